@@ -1,0 +1,1 @@
+"""Gorod gateway: one public API for web, widget and mobile; admin API; Open311 GeoReport v2."""

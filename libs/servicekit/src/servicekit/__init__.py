@@ -1,0 +1,1 @@
+"""Gorod servicekit: infrastructure shared by every service. Holds no domain types."""

@@ -1,0 +1,92 @@
+"""The composition root every service's ``create_app()`` delegates to.
+
+It wires the kit's cross-cutting parts the same way everywhere: problem+json errors, request ids and
+``traceparent``, Prometheus metrics, health checks, and a lifespan that opens and closes the database pool,
+the broker probe and the token verifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import APIRouter, FastAPI, Request
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from servicekit.db import create_engine, create_session_factory
+from servicekit.health import BrokerProbe, health_router
+from servicekit.http.problems import install_problem_handlers
+from servicekit.logs import TraceparentMiddleware, configure_logging
+from servicekit.security import TokenVerifier
+from servicekit.settings import ServiceSettings
+from servicekit.uow import UnitOfWork
+
+
+@dataclass
+class ServiceContext:
+    """What a request handler may reach through ``request.app.state.kit``."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    broker_probe: BrokerProbe
+    token_verifier: TokenVerifier
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.settings.db_schema)
+
+
+def service_context(request: Request) -> ServiceContext:
+    context: ServiceContext = request.app.state.kit
+    return context
+
+
+def unit_of_work(request: Request) -> UnitOfWork:
+    """A FastAPI dependency: a fresh unit of work for this request's use case."""
+    return service_context(request).unit_of_work()
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter] = (),
+    version: str = "0.1.0",
+) -> FastAPI:
+    configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.kit = ServiceContext(
+            settings=settings,
+            engine=engine,
+            session_factory=create_session_factory(engine),
+            broker_probe=BrokerProbe(settings.amqp_url),
+            token_verifier=TokenVerifier(
+                jwks_url=settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.audience
+            ),
+        )
+        try:
+            yield
+        finally:
+            await app.state.kit.broker_probe.close()
+            await app.state.kit.token_verifier.aclose()
+            await engine.dispose()
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    install_problem_handlers(app)
+    app.add_middleware(TraceparentMiddleware)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health/.*"]).instrument(
+        app
+    ).expose(app, endpoint="/metrics", include_in_schema=False)
+    app.include_router(health_router(settings.service_name))
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,80 @@
+"""The unit of work: one transaction around one use case, and the events it records.
+
+Events recorded with :meth:`UnitOfWork.record` are written to the outbox in the same transaction as the
+business change at :meth:`commit`, so they are published if and only if the change is committed.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from servicekit.events import CloudEvent
+from servicekit.logs import current_trace_headers
+from servicekit.tables import KitTables, kit_tables
+
+
+class UnitOfWork:
+    """``async with UnitOfWork(...) as uow: ...; await uow.commit()``; leaving without commit rolls back."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], schema: str) -> None:
+        self._session_factory = session_factory
+        self.tables: KitTables = kit_tables(schema)
+        self._session: AsyncSession | None = None
+        self._pending: list[CloudEvent] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use `async with`")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        self._session = self._session_factory()
+        await self._session.begin()
+        self._pending = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if session.in_transaction():
+                await session.rollback()
+        finally:
+            await session.close()
+            self._session = None
+            self._pending = []
+
+    def record(self, event: CloudEvent) -> None:
+        """Publish ``event`` if, and only if, this unit of work commits."""
+        self._pending.append(event)
+
+    async def commit(self) -> None:
+        if self._pending:
+            headers = current_trace_headers()
+            await self.session.execute(
+                insert(self.tables.outbox),
+                [
+                    {
+                        "event_id": event.id,
+                        "routing_key": event.routing_key,
+                        "body": event.model_dump(mode="json"),
+                        "headers": headers,
+                    }
+                    for event in self._pending
+                ],
+            )
+            self._pending = []
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        self._pending = []
+        await self.session.rollback()

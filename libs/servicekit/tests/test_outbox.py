@@ -1,0 +1,221 @@
+"""The transactional outbox and its relay, against the real PostgreSQL and RabbitMQ of the test stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import aio_pika
+import pytest
+from aiomisc.pytest import TCPProxy
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from servicekit.broker import EVENTS_EXCHANGE, declare_exchanges
+from servicekit.events import new_event
+from servicekit.relay import OutboxRelay
+from servicekit.settings import ServiceSettings
+from servicekit.tables import kit_tables
+from servicekit.uow import UnitOfWork
+
+from .conftest import SCHEMA, widgets
+
+outbox = kit_tables(SCHEMA).outbox
+
+
+async def _count(engine: AsyncEngine, stmt: object) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(stmt)).scalar_one())  # type: ignore[call-overload]
+
+
+async def _create_widgets(factory: async_sessionmaker[AsyncSession], n: int, key: str) -> list[uuid.UUID]:
+    ids = []
+    for i in range(n):
+        async with UnitOfWork(factory, SCHEMA) as uow:
+            widget_id = uuid.uuid4()
+            await uow.session.execute(insert(widgets).values(id=widget_id, name=f"w{i}"))
+            uow.record(new_event(key, {"widget_id": str(widget_id)}, source=SCHEMA, subject=str(widget_id)))
+            await uow.commit()
+            ids.append(widget_id)
+    return ids
+
+
+async def _bound_queue(
+    amqp: aio_pika.abc.AbstractConnection, routing_key: str
+) -> aio_pika.abc.AbstractQueue:
+    channel = await amqp.channel()
+    exchange = await declare_exchanges(channel)
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, routing_key=routing_key)
+    return queue
+
+
+async def _drain(queue: aio_pika.abc.AbstractQueue, expected: int, timeout: float = 10) -> list[dict]:
+    bodies: list[dict] = []
+    async with asyncio.timeout(timeout):
+        async with queue.iterator() as messages:
+            async for message in messages:
+                async with message.process():
+                    bodies.append(json.loads(message.body))
+                if len(bodies) >= expected:
+                    break
+    return bodies
+
+
+async def test_business_row_and_event_commit_together(
+    clean_db: AsyncEngine, session_factory: async_sessionmaker[AsyncSession], unique: str
+) -> None:
+    [widget_id] = await _create_widgets(session_factory, 1, f"kittest.widget.created_{unique}.v1")
+
+    assert await _count(clean_db, select(func.count()).select_from(widgets)) == 1
+    async with clean_db.connect() as conn:
+        row = (await conn.execute(select(outbox))).one()
+    assert row.routing_key == f"kittest.widget.created_{unique}.v1"
+    assert row.published_at is None
+    assert row.body["data"] == {"widget_id": str(widget_id)}
+    assert row.body["type"] == f"ru.gorod.kittest.widget.created_{unique}.v1"
+    assert row.body["source"] == SCHEMA
+
+
+async def test_rolled_back_unit_of_work_leaves_neither(
+    clean_db: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with UnitOfWork(session_factory, SCHEMA) as uow:
+        await uow.session.execute(insert(widgets).values(id=uuid.uuid4(), name="never"))
+        uow.record(new_event("kittest.widget.created.v1", {}, source=SCHEMA))
+        # leaving without commit rolls back
+
+    with pytest.raises(RuntimeError, match="boom"):
+        async with UnitOfWork(session_factory, SCHEMA) as uow:
+            await uow.session.execute(insert(widgets).values(id=uuid.uuid4(), name="never"))
+            uow.record(new_event("kittest.widget.created.v1", {}, source=SCHEMA))
+            raise RuntimeError("boom")
+
+    assert await _count(clean_db, select(func.count()).select_from(widgets)) == 0
+    assert await _count(clean_db, select(func.count()).select_from(outbox)) == 0
+
+
+async def test_relay_publishes_pending_events_and_marks_them_sent(
+    clean_db: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    kit_settings: ServiceSettings,
+    amqp: aio_pika.abc.AbstractConnection,
+    unique: str,
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    queue = await _bound_queue(amqp, key)
+    ids = await _create_widgets(session_factory, 5, key)
+    relay = OutboxRelay(engine=clean_db, schema=SCHEMA, amqp_url=kit_settings.amqp_url)
+    try:
+        assert await relay.publish_pending() == 5
+        assert await relay.publish_pending() == 0  # nothing twice
+    finally:
+        await relay.close()
+
+    bodies = await _drain(queue, 5)
+    assert [b["data"]["widget_id"] for b in bodies] == [str(i) for i in ids]  # in commit order
+    assert await _count(clean_db, select(func.count()).where(outbox.c.published_at.is_(None))) == 0
+
+
+async def test_relay_is_woken_by_notify_without_waiting_for_the_poll(
+    clean_db: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    kit_settings: ServiceSettings,
+    amqp: aio_pika.abc.AbstractConnection,
+    unique: str,
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    queue = await _bound_queue(amqp, key)
+    # A poll interval far longer than the test: only LISTEN/NOTIFY can deliver in time.
+    relay = OutboxRelay(engine=clean_db, schema=SCHEMA, amqp_url=kit_settings.amqp_url, poll_interval=600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(1.0)  # let it do its first (empty) round and start listening
+        await _create_widgets(session_factory, 3, key)
+        bodies = await _drain(queue, 3, timeout=5)
+        assert len(bodies) == 3
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+
+async def test_events_wait_out_a_broker_outage_and_are_all_delivered_after(
+    clean_db: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    amqp: aio_pika.abc.AbstractConnection,
+    unique: str,
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    queue = await _bound_queue(amqp, key)  # the test's own connection bypasses the proxy
+    proxy = TCPProxy("127.0.0.1", 5672)
+    await proxy.start()
+    vhost = amqp.url.path.lstrip("/")
+    relay = OutboxRelay(
+        engine=clean_db,
+        schema=SCHEMA,
+        amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.proxy_port}/{vhost}",
+        poll_interval=0.2,
+        publish_timeout=2,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await _create_widgets(session_factory, 3, key)
+        assert len(await _drain(queue, 3)) == 3  # flowing before the outage
+
+        await proxy.close()  # the broker is gone: connections cut, new ones refused
+        during = await _create_widgets(session_factory, 4, key)
+        await asyncio.sleep(1.5)
+        pending = await _count(clean_db, select(func.count()).where(outbox.c.published_at.is_(None)))
+        assert pending == 4, "events written during the outage must stay pending"
+
+        await proxy.start()  # back
+        bodies = await _drain(queue, 4, timeout=60)
+        assert sorted(b["data"]["widget_id"] for b in bodies) == sorted(str(i) for i in during)
+        assert await _count(clean_db, select(func.count()).where(outbox.c.published_at.is_(None))) == 0
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+        await proxy.close()
+
+
+async def test_relay_that_dies_before_marking_rows_sent_publishes_them_again(
+    clean_db: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    kit_settings: ServiceSettings,
+    amqp: aio_pika.abc.AbstractConnection,
+    unique: str,
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    queue = await _bound_queue(amqp, key)
+    await _create_widgets(session_factory, 2, key)
+    # The database refuses to mark rows sent: the relay fails after its messages were confirmed.
+    async with clean_db.begin() as conn:
+        await conn.execute(
+            text(
+                f"""CREATE FUNCTION {SCHEMA}.refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'relay dies here'; END $$"""
+            )
+        )
+        await conn.execute(
+            text(
+                f"CREATE TRIGGER refuse_update BEFORE UPDATE OF published_at ON {SCHEMA}.outbox "
+                f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.refuse_update()"
+            )
+        )
+    relay = OutboxRelay(engine=clean_db, schema=SCHEMA, amqp_url=kit_settings.amqp_url)
+    try:
+        with pytest.raises(Exception, match="relay dies here"):
+            await relay.publish_pending()
+        async with clean_db.begin() as conn:
+            await conn.execute(text(f"DROP TRIGGER refuse_update ON {SCHEMA}.outbox"))
+            await conn.execute(text(f"DROP FUNCTION {SCHEMA}.refuse_update()"))
+        assert await relay.publish_pending() == 2
+    finally:
+        await relay.close()
+
+    bodies = await _drain(queue, 4)
+    ids = [b["id"] for b in bodies]
+    assert len(ids) == 4 and len(set(ids)) == 2, "each event published twice, with the same id"

@@ -1,0 +1,1 @@
+"""Gorod analytics: read models built from events: territory dashboards, the overdue report, the people's rating."""

@@ -1,0 +1,1 @@
+"""The analytics service's tables, repositories and read queries, all in schema ``analytics``."""

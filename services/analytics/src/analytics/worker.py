@@ -1,0 +1,14 @@
+"""The analytics service's background process: ``python -m analytics.worker``."""
+
+from servicekit.worker import main as run
+
+from analytics.events.consumed import SUBSCRIPTIONS
+from analytics.settings import AnalyticsSettings
+
+
+def main() -> None:
+    run(AnalyticsSettings(), SUBSCRIPTIONS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The auth service's tables, repositories and read queries, all in schema ``auth``."""

@@ -1,0 +1,6 @@
+"""The auth service's own tables. The kit's outbox, inbox and idempotency keys live beside them."""
+
+from sqlalchemy import MetaData
+
+SCHEMA = "auth"
+metadata = MetaData(schema=SCHEMA)

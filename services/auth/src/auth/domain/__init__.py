@@ -1,0 +1,1 @@
+"""The auth service's rules in plain Python: no I/O here (import-linter checks it)."""

@@ -1,0 +1,1 @@
+"""Gorod budgeting: initiative (participatory) budgeting: campaigns, projects, signatures, voting and results."""

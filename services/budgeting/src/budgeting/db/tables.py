@@ -1,0 +1,6 @@
+"""The budgeting service's own tables. The kit's outbox, inbox and idempotency keys live beside them."""
+
+from sqlalchemy import MetaData
+
+SCHEMA = "budgeting"
+metadata = MetaData(schema=SCHEMA)

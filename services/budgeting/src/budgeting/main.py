@@ -1,0 +1,17 @@
+"""The budgeting service's composition root: ``uvicorn budgeting.main:create_app --factory``."""
+
+from fastapi import FastAPI
+from servicekit.app import create_service_app
+
+from budgeting.api import routers
+from budgeting.settings import BudgetingSettings
+
+
+def create_app(settings: BudgetingSettings | None = None) -> FastAPI:
+    settings = settings or BudgetingSettings()
+    return create_service_app(
+        settings,
+        title="Gorod budgeting",
+        description="Initiative (participatory) budgeting: campaigns, projects, signatures, voting and results.",
+        routers=routers,
+    )

@@ -1,0 +1,1 @@
+"""Gorod initiatives: civic initiatives («вМесте»): goals, tasks, participants and updates."""

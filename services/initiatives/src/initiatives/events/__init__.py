@@ -1,0 +1,1 @@
+"""Integration events: ``published`` maps domain facts to contract payloads, ``consumed`` handles others'."""

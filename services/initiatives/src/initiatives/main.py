@@ -1,0 +1,17 @@
+"""The initiatives service's composition root: ``uvicorn initiatives.main:create_app --factory``."""
+
+from fastapi import FastAPI
+from servicekit.app import create_service_app
+
+from initiatives.api import routers
+from initiatives.settings import InitiativesSettings
+
+
+def create_app(settings: InitiativesSettings | None = None) -> FastAPI:
+    settings = settings or InitiativesSettings()
+    return create_service_app(
+        settings,
+        title="Gorod initiatives",
+        description="Civic initiatives («вМесте»): goals, tasks, participants and updates.",
+        routers=routers,
+    )

@@ -1,0 +1,14 @@
+"""The initiatives service's background process: ``python -m initiatives.worker``."""
+
+from servicekit.worker import main as run
+
+from initiatives.events.consumed import SUBSCRIPTIONS
+from initiatives.settings import InitiativesSettings
+
+
+def main() -> None:
+    run(InitiativesSettings(), SUBSCRIPTIONS)
+
+
+if __name__ == "__main__":
+    main()

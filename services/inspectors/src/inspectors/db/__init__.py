@@ -1,0 +1,1 @@
+"""The inspectors service's tables, repositories and read queries, all in schema ``inspectors``."""

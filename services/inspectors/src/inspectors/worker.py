@@ -1,0 +1,14 @@
+"""The inspectors service's background process: ``python -m inspectors.worker``."""
+
+from servicekit.worker import main as run
+
+from inspectors.events.consumed import SUBSCRIPTIONS
+from inspectors.settings import InspectorsSettings
+
+
+def main() -> None:
+    run(InspectorsSettings(), SUBSCRIPTIONS)
+
+
+if __name__ == "__main__":
+    main()

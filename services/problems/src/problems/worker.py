@@ -1,0 +1,14 @@
+"""The problems service's background process: ``python -m problems.worker``."""
+
+from servicekit.worker import main as run
+
+from problems.events.consumed import SUBSCRIPTIONS
+from problems.settings import ProblemsSettings
+
+
+def main() -> None:
+    run(ProblemsSettings(), SUBSCRIPTIONS)
+
+
+if __name__ == "__main__":
+    main()

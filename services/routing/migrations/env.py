@@ -1,0 +1,11 @@
+from alembic import context
+from servicekit.migrations import run_alembic_env
+
+from routing.db.tables import SCHEMA, metadata
+from routing.settings import RoutingSettings
+
+run_alembic_env(
+    schema=SCHEMA,
+    target_metadata=metadata,
+    database_url=context.config.get_main_option("sqlalchemy.url") or RoutingSettings().database_url,
+)

@@ -1,0 +1,5 @@
+"""The events the routing service consumes, each with its queue and handler."""
+
+from servicekit.consumer import Subscription
+
+SUBSCRIPTIONS: list[Subscription] = []

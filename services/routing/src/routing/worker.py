@@ -1,0 +1,14 @@
+"""The routing service's background process: ``python -m routing.worker``."""
+
+from servicekit.worker import main as run
+
+from routing.events.consumed import SUBSCRIPTIONS
+from routing.settings import RoutingSettings
+
+
+def main() -> None:
+    run(RoutingSettings(), SUBSCRIPTIONS)
+
+
+if __name__ == "__main__":
+    main()
