@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[CloudEvent, UnitOfWork], Awaitable[None]]
 ATTEMPT_HEADER = "x-gorod-attempt"
 ERRORS_HEADER = "x-gorod-errors"
+ORIGINAL_ROUTING_KEY_HEADER = "x-gorod-original-routing-key"
 MAX_BACKOFF = 30.0
 
 
@@ -206,7 +207,7 @@ class ConsumerRunner:
         )
         headers[ATTEMPT_HEADER] = attempt + 1
         headers[ERRORS_HEADER] = history
-        headers["x-gorod-original-routing-key"] = message.routing_key or ""
+        headers.setdefault(ORIGINAL_ROUTING_KEY_HEADER, message.routing_key or "")
         copy = aio_pika.Message(
             body=message.body,
             headers=headers,

@@ -1,0 +1,275 @@
+"""The consumer runner and its inbox: effect once, retries with back-off, dead letters with history."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aio_pika
+import pytest
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from servicekit.broker import QueueTopology, declare_exchanges, declare_queue
+from servicekit.consumer import (
+    ATTEMPT_HEADER,
+    ERRORS_HEADER,
+    ORIGINAL_ROUTING_KEY_HEADER,
+    ConsumerRunner,
+    Handler,
+    Subscription,
+)
+from servicekit.events import CloudEvent, new_event
+from servicekit.relay import OutboxRelay
+from servicekit.settings import ServiceSettings
+from servicekit.uow import UnitOfWork
+
+from .conftest import SCHEMA, effects, widgets
+
+RunConsumer = Callable[[Handler, str], Awaitable[ConsumerRunner]]
+
+
+@pytest.fixture
+async def run_consumer(
+    kit_settings: ServiceSettings, session_factory: async_sessionmaker[AsyncSession], unique: str
+) -> AsyncIterator[RunConsumer]:
+    """Start a consumer of ``kittest.<unique>.<purpose>`` bound to one routing key; stopped after the test."""
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(handler: Handler, routing_key: str) -> ConsumerRunner:
+        runner = ConsumerRunner(
+            service_name=SCHEMA,
+            schema=SCHEMA,
+            amqp_url=kit_settings.amqp_url,
+            session_factory=session_factory,
+            subscriptions=[Subscription(f"{SCHEMA}.test_{unique}", (routing_key,), handler)],
+            prefetch=8,
+            retry_delays=(0.05, 0.1),
+            delivery_limit=3,
+        )
+        tasks.append(asyncio.create_task(runner.run(stop)))
+        await asyncio.wait_for(runner.ready.wait(), timeout=10)
+        return runner
+
+    yield start
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=15)
+
+
+async def record_effect(event: CloudEvent, uow: UnitOfWork) -> None:
+    await uow.session.execute(insert(effects).values(event_id=event.id, n=1))
+
+
+async def _effects(engine: AsyncEngine) -> list[uuid.UUID]:
+    async with engine.connect() as conn:
+        return [row.event_id for row in await conn.execute(select(effects.c.event_id))]
+
+
+async def _eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.05)
+
+
+async def _publish_raw(amqp: aio_pika.abc.AbstractConnection, routing_key: str, body: bytes) -> None:
+    channel = await amqp.channel()
+    exchange = await declare_exchanges(channel)
+    await exchange.publish(aio_pika.Message(body=body, message_id=str(uuid.uuid4())), routing_key=routing_key)
+    await channel.close()
+
+
+async def test_outbox_to_inbox_end_to_end(
+    clean_db: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    kit_settings: ServiceSettings,
+    run_consumer: RunConsumer,
+    unique: str,
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    await run_consumer(record_effect, key)
+    async with UnitOfWork(session_factory, SCHEMA) as uow:
+        await uow.session.execute(insert(widgets).values(id=uuid.uuid4(), name="w"))
+        events = [new_event(key, {"n": i}, source=SCHEMA) for i in range(10)]
+        for event in events:
+            uow.record(event)
+        await uow.commit()
+    relay = OutboxRelay(engine=clean_db, schema=SCHEMA, amqp_url=kit_settings.amqp_url)
+    await relay.publish_pending()
+    await relay.close()
+
+    async def all_handled() -> bool:
+        return len(await _effects(clean_db)) == 10
+
+    await _eventually(all_handled)
+    assert sorted(await _effects(clean_db)) == sorted(e.id for e in events)
+
+
+async def test_the_same_event_delivered_twice_has_one_effect(
+    clean_db: AsyncEngine, run_consumer: RunConsumer, amqp: aio_pika.abc.AbstractConnection, unique: str
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    await run_consumer(record_effect, key)
+    event = new_event(key, {"n": 1}, source=SCHEMA)
+    other = new_event(key, {"n": 2}, source=SCHEMA)
+    for body in (event, event, other, event):
+        await _publish_raw(amqp, key, body.to_json_bytes())
+
+    async def both_handled() -> bool:
+        return len(await _effects(clean_db)) >= 2
+
+    await _eventually(both_handled)
+    await asyncio.sleep(0.5)  # give any duplicate the time to (wrongly) land
+    assert sorted(await _effects(clean_db)) == sorted([event.id, other.id])
+    async with clean_db.connect() as conn:
+        inbox_rows = (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.inbox"))).scalar_one()
+    assert inbox_rows == 2
+
+
+async def test_relay_crash_before_marking_sent_still_means_one_effect(
+    clean_db: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    kit_settings: ServiceSettings,
+    run_consumer: RunConsumer,
+    unique: str,
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    await run_consumer(record_effect, key)
+    async with UnitOfWork(session_factory, SCHEMA) as uow:
+        events = [new_event(key, {"n": i}, source=SCHEMA) for i in range(3)]
+        for event in events:
+            uow.record(event)
+        await uow.commit()
+    async with clean_db.begin() as conn:
+        await conn.execute(
+            text(
+                f"CREATE FUNCTION {SCHEMA}.refuse_mark() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN RAISE EXCEPTION 'relay dies here'; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                f"CREATE TRIGGER refuse_mark BEFORE UPDATE OF published_at ON {SCHEMA}.outbox "
+                f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.refuse_mark()"
+            )
+        )
+    relay = OutboxRelay(engine=clean_db, schema=SCHEMA, amqp_url=kit_settings.amqp_url)
+    try:
+        with pytest.raises(Exception, match="relay dies here"):
+            await relay.publish_pending()  # published, not marked
+        async with clean_db.begin() as conn:
+            await conn.execute(text(f"DROP TRIGGER refuse_mark ON {SCHEMA}.outbox"))
+            await conn.execute(text(f"DROP FUNCTION {SCHEMA}.refuse_mark()"))
+        assert await relay.publish_pending() == 3  # the restarted relay publishes them again
+    finally:
+        await relay.close()
+
+    async def handled() -> bool:
+        return len(await _effects(clean_db)) >= 3
+
+    await _eventually(handled)
+    await asyncio.sleep(0.5)
+    assert sorted(await _effects(clean_db)) == sorted(e.id for e in events)
+
+
+async def _dead_letters(
+    amqp: aio_pika.abc.AbstractConnection, queue_name: str, expected: int
+) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    channel = await amqp.channel()
+    queue = await channel.get_queue(f"{queue_name}.dlq")
+    found: list[aio_pika.abc.AbstractIncomingMessage] = []
+    async with asyncio.timeout(15):
+        while len(found) < expected:
+            message = await queue.get(fail=False)
+            if message is None:
+                await asyncio.sleep(0.05)
+                continue
+            await message.ack()
+            found.append(message)
+    return found
+
+
+async def test_a_handler_that_always_fails_ends_in_the_dlq_with_its_history(
+    clean_db: AsyncEngine, run_consumer: RunConsumer, amqp: aio_pika.abc.AbstractConnection, unique: str
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    calls: list[uuid.UUID] = []
+
+    async def always_fails(event: CloudEvent, uow: UnitOfWork) -> None:
+        await record_effect(event, uow)  # its effect must be rolled back each time
+        calls.append(event.id)
+        raise ValueError("the handler cannot cope")
+
+    await run_consumer(always_fails, key)
+    event = new_event(key, {"n": 1}, source=SCHEMA)
+    await _publish_raw(amqp, key, event.to_json_bytes())
+
+    [dead] = await _dead_letters(amqp, f"{SCHEMA}.test_{unique}", 1)
+    assert calls == [event.id] * 3, "one try and two retries (retry_delays has two steps)"
+    assert CloudEvent.model_validate_json(dead.body).id == event.id
+    history = [json.loads(item) for item in dead.headers[ERRORS_HEADER]]  # type: ignore[union-attr]
+    assert [h["attempt"] for h in history] == [1, 2, 3]
+    assert all("the handler cannot cope" in h["error"] for h in history)
+    assert dead.headers[ATTEMPT_HEADER] == 4
+    assert dead.headers[ORIGINAL_ROUTING_KEY_HEADER] == key
+    assert await _effects(clean_db) == []
+    async with clean_db.connect() as conn:
+        assert (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.inbox"))).scalar_one() == 0
+
+
+async def test_a_handler_that_fails_once_succeeds_on_retry(
+    clean_db: AsyncEngine, run_consumer: RunConsumer, amqp: aio_pika.abc.AbstractConnection, unique: str
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    calls: list[uuid.UUID] = []
+
+    async def flaky(event: CloudEvent, uow: UnitOfWork) -> None:
+        calls.append(event.id)
+        if len(calls) == 1:
+            raise ConnectionError("a passing fault")
+        await record_effect(event, uow)
+
+    await run_consumer(flaky, key)
+    event = new_event(key, {"n": 1}, source=SCHEMA)
+    await _publish_raw(amqp, key, event.to_json_bytes())
+
+    async def handled() -> bool:
+        return len(await _effects(clean_db)) == 1
+
+    await _eventually(handled)
+    assert calls == [event.id, event.id]
+
+
+async def test_a_malformed_message_goes_straight_to_the_dlq(
+    run_consumer: RunConsumer, amqp: aio_pika.abc.AbstractConnection, unique: str
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    await run_consumer(record_effect, key)
+    await _publish_raw(amqp, key, b'{"not": "a cloud event"}')
+
+    [dead] = await _dead_letters(amqp, f"{SCHEMA}.test_{unique}", 1)
+    assert dead.body == b'{"not": "a cloud event"}'
+    [entry] = [json.loads(item) for item in dead.headers[ERRORS_HEADER]]  # type: ignore[union-attr]
+    assert "validation error" in entry["error"]
+
+
+async def test_queue_delivery_limit_dead_letters_a_message_nobody_can_ack(
+    amqp: aio_pika.abc.AbstractConnection, unique: str
+) -> None:
+    """A consumer that keeps dying mid-message (here: nack with requeue) cannot loop forever."""
+    topology = QueueTopology(
+        name=f"{SCHEMA}.limit_{unique}", routing_keys=(f"kittest.limit_{unique}.x.v1",), delivery_limit=2, retry_delays=()
+    )
+    channel = await amqp.channel()
+    queue = await declare_queue(channel, topology)
+    await _publish_raw(amqp, f"kittest.limit_{unique}.x.v1", b"poison")
+    for _ in range(3):
+        async with asyncio.timeout(5):
+            while (message := await queue.get(fail=False)) is None:
+                await asyncio.sleep(0.05)
+        await message.nack(requeue=True)
+    [dead] = await _dead_letters(amqp, topology.name, 1)
+    assert dead.body == b"poison"
+    assert await queue.get(fail=False) is None
