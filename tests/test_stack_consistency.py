@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
 from gateway.settings import GatewaySettings
 from servicekit import provision
 from servicekit.settings import ServiceSettings

@@ -10,11 +10,11 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
-from servicekit.http.problems import install_problem_handlers
-from servicekit.logs import TraceparentMiddleware, configure_logging
 
 from gateway.health import router as health_router
 from gateway.settings import GatewaySettings
+from servicekit.http.problems import install_problem_handlers
+from servicekit.logs import TraceparentMiddleware, configure_logging
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:

@@ -55,7 +55,10 @@ async def clean_db(kit_engine: AsyncEngine) -> AsyncEngine:
     """Each test starts with empty tables."""
     async with kit_engine.begin() as conn:
         await conn.execute(
-            text(f"TRUNCATE {SCHEMA}.outbox, {SCHEMA}.inbox, {SCHEMA}.idempotency_keys, {SCHEMA}.widgets, {SCHEMA}.effects")
+            text(
+                f"TRUNCATE {SCHEMA}.outbox, {SCHEMA}.inbox, {SCHEMA}.idempotency_keys, "
+                f"{SCHEMA}.widgets, {SCHEMA}.effects"
+            )
         )
     return kit_engine
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aio_pika
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit.broker import QueueTopology, declare_exchanges, declare_queue
@@ -260,7 +260,10 @@ async def test_queue_delivery_limit_dead_letters_a_message_nobody_can_ack(
 ) -> None:
     """A consumer that keeps dying mid-message (here: nack with requeue) cannot loop forever."""
     topology = QueueTopology(
-        name=f"{SCHEMA}.limit_{unique}", routing_keys=(f"kittest.limit_{unique}.x.v1",), delivery_limit=2, retry_delays=()
+        name=f"{SCHEMA}.limit_{unique}",
+        routing_keys=(f"kittest.limit_{unique}.x.v1",),
+        delivery_limit=2,
+        retry_delays=(),
     )
     channel = await amqp.channel()
     queue = await declare_queue(channel, topology)

@@ -12,7 +12,7 @@ from aiomisc.pytest import TCPProxy
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from servicekit.broker import EVENTS_EXCHANGE, declare_exchanges
+from servicekit.broker import declare_exchanges
 from servicekit.events import new_event
 from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
@@ -41,9 +41,7 @@ async def _create_widgets(factory: async_sessionmaker[AsyncSession], n: int, key
     return ids
 
 
-async def _bound_queue(
-    amqp: aio_pika.abc.AbstractConnection, routing_key: str
-) -> aio_pika.abc.AbstractQueue:
+async def _bound_queue(amqp: aio_pika.abc.AbstractConnection, routing_key: str) -> aio_pika.abc.AbstractQueue:
     channel = await amqp.channel()
     exchange = await declare_exchanges(channel)
     queue = await channel.declare_queue(exclusive=True)
@@ -86,11 +84,14 @@ async def test_rolled_back_unit_of_work_leaves_neither(
         uow.record(new_event("kittest.widget.created.v1", {}, source=SCHEMA))
         # leaving without commit rolls back
 
-    with pytest.raises(RuntimeError, match="boom"):
+    async def fails_half_way() -> None:
         async with UnitOfWork(session_factory, SCHEMA) as uow:
             await uow.session.execute(insert(widgets).values(id=uuid.uuid4(), name="never"))
             uow.record(new_event("kittest.widget.created.v1", {}, source=SCHEMA))
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await fails_half_way()
 
     assert await _count(clean_db, select(func.count()).select_from(widgets)) == 0
     assert await _count(clean_db, select(func.count()).select_from(outbox)) == 0
@@ -218,4 +219,5 @@ async def test_relay_that_dies_before_marking_rows_sent_publishes_them_again(
 
     bodies = await _drain(queue, 4)
     ids = [b["id"] for b in bodies]
-    assert len(ids) == 4 and len(set(ids)) == 2, "each event published twice, with the same id"
+    assert len(ids) == 4
+    assert len(set(ids)) == 2, "each event published twice, with the same id"

@@ -26,6 +26,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import Depends, FastAPI
+
 from servicekit.http.problems import install_problem_handlers
 from servicekit.security import (
     InvalidToken,

@@ -1,8 +1,8 @@
 from alembic import context
-from servicekit.migrations import run_alembic_env
 
 from analytics.db.tables import SCHEMA, metadata
 from analytics.settings import AnalyticsSettings
+from servicekit.migrations import run_alembic_env
 
 run_alembic_env(
     schema=SCHEMA,

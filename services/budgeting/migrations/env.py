@@ -1,8 +1,8 @@
 from alembic import context
-from servicekit.migrations import run_alembic_env
 
 from budgeting.db.tables import SCHEMA, metadata
 from budgeting.settings import BudgetingSettings
+from servicekit.migrations import run_alembic_env
 
 run_alembic_env(
     schema=SCHEMA,

@@ -1,8 +1,8 @@
 from alembic import context
-from servicekit.migrations import run_alembic_env
 
 from initiatives.db.tables import SCHEMA, metadata
 from initiatives.settings import InitiativesSettings
+from servicekit.migrations import run_alembic_env
 
 run_alembic_env(
     schema=SCHEMA,

@@ -1,8 +1,8 @@
 from alembic import context
-from servicekit.migrations import run_alembic_env
 
 from problems.db.tables import SCHEMA, metadata
 from problems.settings import ProblemsSettings
+from servicekit.migrations import run_alembic_env
 
 run_alembic_env(
     schema=SCHEMA,

@@ -1,8 +1,8 @@
 from alembic import context
-from servicekit.migrations import run_alembic_env
 
 from routing.db.tables import SCHEMA, metadata
 from routing.settings import RoutingSettings
+from servicekit.migrations import run_alembic_env
 
 run_alembic_env(
     schema=SCHEMA,

@@ -97,7 +97,7 @@ class ConsumerRunner:
             try:
                 connection = await connect(self._amqp_url)
                 lost = asyncio.Event()
-                connection.close_callbacks.add(lambda *_args: lost.set())
+                connection.close_callbacks.add(lambda *_args, event=lost: event.set())
                 await self._start(connection)
                 failures = 0
                 self.ready.set()

@@ -49,7 +49,9 @@ def new_event(
     if not _ROUTING_KEY.match(routing_key):
         raise ValueError(f"bad routing key {routing_key!r}: want <service>.<entity>.<verb>.v<N>")
     if routing_key.split(".", 1)[0] != source:
-        raise ValueError(f"service {source!r} cannot publish {routing_key!r}: events are named by their owner")
+        raise ValueError(
+            f"service {source!r} cannot publish {routing_key!r}: events are named by their owner"
+        )
     return CloudEvent(
         id=uuid.uuid4(),
         source=source,

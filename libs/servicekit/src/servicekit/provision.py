@@ -45,9 +45,7 @@ class ServiceDatabase:
     @property
     def url(self) -> str:
         """The SQLAlchemy URL the service logs in with."""
-        return (
-            f"postgresql+asyncpg://{quote(self.role)}:{quote(self.password)}@{self.host}:{self.port}/{self.database}"
-        )
+        return f"postgresql+asyncpg://{quote(self.role)}:{quote(self.password)}@{self.host}:{self.port}/{self.database}"
 
 
 def service_databases(
@@ -104,7 +102,7 @@ async def create_database(admin_url: str, database: str, dbs: list[ServiceDataba
         except asyncpg.PostgresError as error:
             raise ProvisioningError(
                 f"PostGIS is not installed for this PostgreSQL ({error}); "
-                "install it: apt-get install postgresql-$(pg_config --version | grep -oP '\\d+' | head -1)-postgis-3"
+                "install it: apt-get install postgresql-<major version>-postgis-3, or run `make up` as root"
             ) from error
     finally:
         await conn.close()
@@ -193,5 +191,9 @@ async def provision(
         await asyncio.to_thread(ensure_vhost, vhost)
     service_dirs = [(root / "services" / db.service, db.url) for db in dbs]
     await asyncio.gather(
-        *(asyncio.to_thread(migrate, path, url) for path, url in service_dirs if (path / "alembic.ini").exists())
+        *(
+            asyncio.to_thread(migrate, path, url)
+            for path, url in service_dirs
+            if (path / "alembic.ini").exists()
+        )
     )

@@ -95,7 +95,9 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox.c.id, outbox.c.event_id, outbox.c.routing_key, outbox.c.body, outbox.c.headers)
+                    select(
+                        outbox.c.id, outbox.c.event_id, outbox.c.routing_key, outbox.c.body, outbox.c.headers
+                    )
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
@@ -128,7 +130,7 @@ class OutboxRelay:
         return len(rows)
 
     @staticmethod
-    async def _publish(exchange: AbstractExchange, row: Row[Any]) -> None:
+    async def _publish(exchange: AbstractExchange, row: Row[*tuple[Any, ...]]) -> None:
         await exchange.publish(
             aio_pika.Message(
                 body=json.dumps(row.body, ensure_ascii=False, separators=(",", ":")).encode(),
@@ -164,7 +166,7 @@ class OutboxRelay:
             try:
                 conn = await asyncpg.connect(dsn, timeout=5)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, event=lost: event.set())
                 await conn.add_listener(self._tables.notify_channel, lambda *_args: self._wake.set())
                 await _wait_any(stop, lost, None)
             except Exception as error:

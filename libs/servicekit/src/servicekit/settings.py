@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ServiceSettings(BaseSettings):
-    """Common knobs. A subclass sets ``model_config = SettingsConfigDict(env_prefix="AUTH_")`` and defaults."""
+    """Common knobs. A subclass sets ``model_config = SettingsConfigDict(env_prefix="AUTH_")``, defaults."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 

@@ -1,1 +1,3 @@
-"""Gorod analytics: read models built from events: territory dashboards, the overdue report, the people's rating."""
+"""Gorod analytics: read models built from events: territory dashboards, the overdue report, the
+people's rating.
+"""

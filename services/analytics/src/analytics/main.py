@@ -1,10 +1,10 @@
 """The analytics service's composition root: ``uvicorn analytics.main:create_app --factory``."""
 
 from fastapi import FastAPI
-from servicekit.app import create_service_app
 
 from analytics.api import routers
 from analytics.settings import AnalyticsSettings
+from servicekit.app import create_service_app
 
 
 def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
@@ -12,6 +12,8 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="Gorod analytics",
-        description="Read models built from events: territory dashboards, the overdue report, the people's rating.",
+        description=(
+            "Read models built from events: territory dashboards, the overdue report, the people's rating."
+        ),
         routers=routers,
     )

@@ -1,9 +1,8 @@
 """The analytics service's background process: ``python -m analytics.worker``."""
 
-from servicekit.worker import main as run
-
 from analytics.events.consumed import SUBSCRIPTIONS
 from analytics.settings import AnalyticsSettings
+from servicekit.worker import main as run
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """The auth service's composition root: ``uvicorn auth.main:create_app --factory``."""
 
 from fastapi import FastAPI
-from servicekit.app import create_service_app
 
 from auth.api import routers
 from auth.settings import AuthSettings
+from servicekit.app import create_service_app
 
 
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
@@ -12,6 +12,9 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="Gorod auth",
-        description="Accounts, roles, consents (152-FZ), and the OAuth 2.0 / OpenID Connect provider federated with DOBRO.RU.",
+        description=(
+            "Accounts, roles, consents (152-FZ), and the OAuth 2.0 / OpenID Connect provider "
+            "federated with DOBRO.RU."
+        ),
         routers=routers,
     )

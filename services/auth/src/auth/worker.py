@@ -1,9 +1,8 @@
 """The auth service's background process: ``python -m auth.worker``."""
 
-from servicekit.worker import main as run
-
 from auth.events.consumed import SUBSCRIPTIONS
 from auth.settings import AuthSettings
+from servicekit.worker import main as run
 
 
 def main() -> None:

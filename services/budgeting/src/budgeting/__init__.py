@@ -1,1 +1,3 @@
-"""Gorod budgeting: initiative (participatory) budgeting: campaigns, projects, signatures, voting and results."""
+"""Gorod budgeting: initiative (participatory) budgeting: campaigns, projects, signatures, voting and
+results.
+"""

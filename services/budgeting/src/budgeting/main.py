@@ -1,10 +1,10 @@
 """The budgeting service's composition root: ``uvicorn budgeting.main:create_app --factory``."""
 
 from fastapi import FastAPI
-from servicekit.app import create_service_app
 
 from budgeting.api import routers
 from budgeting.settings import BudgetingSettings
+from servicekit.app import create_service_app
 
 
 def create_app(settings: BudgetingSettings | None = None) -> FastAPI:
@@ -12,6 +12,8 @@ def create_app(settings: BudgetingSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="Gorod budgeting",
-        description="Initiative (participatory) budgeting: campaigns, projects, signatures, voting and results.",
+        description=(
+            "Initiative (participatory) budgeting: campaigns, projects, signatures, voting and results."
+        ),
         routers=routers,
     )

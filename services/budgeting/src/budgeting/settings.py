@@ -1,6 +1,7 @@
 """Settings of the budgeting service, from ``BUDGETING_*`` environment variables."""
 
 from pydantic_settings import SettingsConfigDict
+
 from servicekit.settings import ServiceSettings
 
 

@@ -1,9 +1,8 @@
 """The budgeting service's background process: ``python -m budgeting.worker``."""
 
-from servicekit.worker import main as run
-
 from budgeting.events.consumed import SUBSCRIPTIONS
 from budgeting.settings import BudgetingSettings
+from servicekit.worker import main as run
 
 
 def main() -> None:

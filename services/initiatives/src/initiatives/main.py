@@ -1,10 +1,10 @@
 """The initiatives service's composition root: ``uvicorn initiatives.main:create_app --factory``."""
 
 from fastapi import FastAPI
-from servicekit.app import create_service_app
 
 from initiatives.api import routers
 from initiatives.settings import InitiativesSettings
+from servicekit.app import create_service_app
 
 
 def create_app(settings: InitiativesSettings | None = None) -> FastAPI:
@@ -12,6 +12,6 @@ def create_app(settings: InitiativesSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="Gorod initiatives",
-        description="Civic initiatives («вМесте»): goals, tasks, participants and updates.",
+        description=("Civic initiatives («вМесте»): goals, tasks, participants and updates."),
         routers=routers,
     )

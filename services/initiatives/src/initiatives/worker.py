@@ -1,9 +1,8 @@
 """The initiatives service's background process: ``python -m initiatives.worker``."""
 
-from servicekit.worker import main as run
-
 from initiatives.events.consumed import SUBSCRIPTIONS
 from initiatives.settings import InitiativesSettings
+from servicekit.worker import main as run
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """The inspectors service's composition root: ``uvicorn inspectors.main:create_app --factory``."""
 
 from fastapi import FastAPI
-from servicekit.app import create_service_app
 
 from inspectors.api import routers
 from inspectors.settings import InspectorsSettings
+from servicekit.app import create_service_app
 
 
 def create_app(settings: InspectorsSettings | None = None) -> FastAPI:
@@ -12,6 +12,6 @@ def create_app(settings: InspectorsSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="Gorod inspectors",
-        description="The registry of public inspectors, public chambers, oversight events and invitations.",
+        description=("The registry of public inspectors, public chambers, oversight events and invitations."),
         routers=routers,
     )

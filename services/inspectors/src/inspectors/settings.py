@@ -1,6 +1,7 @@
 """Settings of the inspectors service, from ``INSPECTORS_*`` environment variables."""
 
 from pydantic_settings import SettingsConfigDict
+
 from servicekit.settings import ServiceSettings
 
 

@@ -1,9 +1,8 @@
 """The inspectors service's background process: ``python -m inspectors.worker``."""
 
-from servicekit.worker import main as run
-
 from inspectors.events.consumed import SUBSCRIPTIONS
 from inspectors.settings import InspectorsSettings
+from servicekit.worker import main as run
 
 
 def main() -> None:

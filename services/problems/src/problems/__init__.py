@@ -1,1 +1,3 @@
-"""Gorod problems: the city problem map: reports with photos and place, supports, comments, subscriptions, moderation."""
+"""Gorod problems: the city problem map: reports with photos and place, supports, comments,
+subscriptions, moderation.
+"""

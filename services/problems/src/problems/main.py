@@ -1,10 +1,10 @@
 """The problems service's composition root: ``uvicorn problems.main:create_app --factory``."""
 
 from fastapi import FastAPI
-from servicekit.app import create_service_app
 
 from problems.api import routers
 from problems.settings import ProblemsSettings
+from servicekit.app import create_service_app
 
 
 def create_app(settings: ProblemsSettings | None = None) -> FastAPI:
@@ -12,6 +12,9 @@ def create_app(settings: ProblemsSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="Gorod problems",
-        description="The city problem map: reports with photos and place, supports, comments, subscriptions, moderation.",
+        description=(
+            "The city problem map: reports with photos and place, supports, comments, "
+            "subscriptions, moderation."
+        ),
         routers=routers,
     )

@@ -1,9 +1,8 @@
 """The problems service's background process: ``python -m problems.worker``."""
 
-from servicekit.worker import main as run
-
 from problems.events.consumed import SUBSCRIPTIONS
 from problems.settings import ProblemsSettings
+from servicekit.worker import main as run
 
 
 def main() -> None:

@@ -1,1 +1,3 @@
-"""Gorod routing: territories, authorities and jurisdictions; official appeals and their 59-FZ deadlines; the officials' cabinet."""
+"""Gorod routing: territories, authorities and jurisdictions; official appeals and their 59-FZ
+deadlines; the officials' cabinet.
+"""

@@ -1,10 +1,10 @@
 """The routing service's composition root: ``uvicorn routing.main:create_app --factory``."""
 
 from fastapi import FastAPI
-from servicekit.app import create_service_app
 
 from routing.api import routers
 from routing.settings import RoutingSettings
+from servicekit.app import create_service_app
 
 
 def create_app(settings: RoutingSettings | None = None) -> FastAPI:
@@ -12,6 +12,9 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="Gorod routing",
-        description="Territories, authorities and jurisdictions; official appeals and their 59-FZ deadlines; the officials' cabinet.",
+        description=(
+            "Territories, authorities and jurisdictions; official appeals and their 59-FZ "
+            "deadlines; the officials' cabinet."
+        ),
         routers=routers,
     )

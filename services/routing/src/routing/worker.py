@@ -1,9 +1,8 @@
 """The routing service's background process: ``python -m routing.worker``."""
 
-from servicekit.worker import main as run
-
 from routing.events.consumed import SUBSCRIPTIONS
 from routing.settings import RoutingSettings
+from servicekit.worker import main as run
 
 
 def main() -> None:

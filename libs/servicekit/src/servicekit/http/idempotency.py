@@ -80,7 +80,8 @@ async def claim(
     if row.fingerprint != request_fingerprint:
         raise ProblemError(
             422,
-            "Этот ключ Idempotency-Key уже использован для другого запроса. Для нового запроса нужен новый ключ.",
+            "Этот ключ Idempotency-Key уже использован для другого запроса. "
+            "Для нового запроса нужен новый ключ.",
             title="Idempotency-Key reused",
         )
     if row.status_code is None:  # only possible if a writer committed without completing: a bug
@@ -99,7 +100,9 @@ async def complete(
     )
 
 
-async def purge_expired(session: AsyncSession, tables: KitTables, *, older_than: timedelta = KEY_LIFETIME) -> int:
+async def purge_expired(
+    session: AsyncSession, tables: KitTables, *, older_than: timedelta = KEY_LIFETIME
+) -> int:
     table = tables.idempotency_keys
     result = await session.execute(delete(table).where(table.c.created_at < datetime.now(UTC) - older_than))
     return int(getattr(result, "rowcount", 0) or 0)
