@@ -56,9 +56,7 @@ def settings_class(service: str) -> type[ServiceSettings]:
     classes = [
         value
         for value in vars(module).values()
-        if isinstance(value, type)
-        and issubclass(value, ServiceSettings)
-        and value.__module__ == module.__name__
+        if isinstance(value, type) and issubclass(value, ServiceSettings) and value.__module__ == module.__name__
     ]
     assert len(classes) == 1, f"{service}/settings.py should define exactly one ServiceSettings subclass"
     return classes[0]
@@ -227,12 +225,8 @@ def service_ports(service: str, services: dict[str, dict[str, Any]]) -> dict[str
         f"Procfile `{service}` --port": port_option(procfile().get(service, "")),
         f"services/{service}/Dockerfile EXPOSE": dockerfile_expose(text),
         f"services/{service}/Dockerfile CMD --port": port_option(dockerfile_cmd(text)),
-        f"services/{service}/Dockerfile HEALTHCHECK URL": urlsplit(image_health_url).port
-        if image_health_url
-        else None,
-        f"gateway/settings.py {service}_url": urlsplit(str(gateway_field.default)).port
-        if gateway_field
-        else None,
+        f"services/{service}/Dockerfile HEALTHCHECK URL": urlsplit(image_health_url).port if image_health_url else None,
+        f"gateway/settings.py {service}_url": urlsplit(str(gateway_field.default)).port if gateway_field else None,
         f"docker-compose.yml `{service}` healthcheck URL": urlsplit(health_url).port if health_url else None,
         f"docker-compose.yml `gateway` GATEWAY_{service.upper()}_URL": urlsplit(gateway_env).port,
     }
@@ -244,8 +238,7 @@ def test_service_port_agrees_everywhere(service: str) -> None:
     expected = settings_port(service)
     wrong = {place: port for place, port in service_ports(service, compose()).items() if port != expected}
     assert not wrong, (
-        f"{service}'s HTTP port is {expected} in its settings (http_port) but differs here; "
-        f"make them agree: {wrong}"
+        f"{service}'s HTTP port is {expected} in its settings (http_port) but differs here; make them agree: {wrong}"
     )
 
 
@@ -361,9 +354,7 @@ def test_compose_postgres_creates_the_database() -> None:
     assert env.get("POSTGRES_DB") == DATABASE, f"docker-compose.yml `postgres`: set POSTGRES_DB: {DATABASE}"
     volumes = [str(volume) for volume in compose().get("postgres", {}).get("volumes", [])]
     mounted = [v for v in volumes if v.startswith("./deploy/postgres/init.sql:/docker-entrypoint-initdb.d/")]
-    assert mounted, (
-        "docker-compose.yml `postgres`: mount ./deploy/postgres/init.sql into /docker-entrypoint-initdb.d/"
-    )
+    assert mounted, "docker-compose.yml `postgres`: mount ./deploy/postgres/init.sql into /docker-entrypoint-initdb.d/"
 
 
 def init_sql() -> str:

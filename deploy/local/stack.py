@@ -109,10 +109,7 @@ def wait_until_healthy(seconds: float = 90) -> dict:
             fail(f"the processes stopped while starting; see {LOG_FILE.relative_to(ROOT)}")
         time.sleep(1)
     not_ready = [name for name, s in body.get("services", {}).items() if s.get("status") != "ready"]
-    fail(
-        f"not ready after {seconds:.0f}s: {', '.join(not_ready) or 'gateway'}; "
-        f"see {LOG_FILE.relative_to(ROOT)}"
-    )
+    fail(f"not ready after {seconds:.0f}s: {', '.join(not_ready) or 'gateway'}; see {LOG_FILE.relative_to(ROOT)}")
     return body
 
 
@@ -132,9 +129,7 @@ def summary(health: dict, demo_lines: list[str]) -> str:
     for name, status in services.items():
         port = service_settings(name).http_port
         rows.append(f"    {name:<12} http://127.0.0.1:{port:<6} {status.get('status', '?')}")
-    rows += ["", "  Demo data:"] + [
-        f"    {line}" for line in demo_lines or ["(none yet: each service adds its own)"]
-    ]
+    rows += ["", "  Demo data:"] + [f"    {line}" for line in demo_lines or ["(none yet: each service adds its own)"]]
     rows += ["", f"  Logs: tail -f {LOG_FILE.relative_to(ROOT)}      Stop: make down", ""]
     return "\n".join(rows)
 
@@ -178,9 +173,7 @@ def status() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "down", "status"])
     command = parser.parse_args().command
     {"up": up, "down": down, "status": status}[command]()

@@ -29,14 +29,10 @@ async def health(request: Request) -> JSONResponse:
     settings = request.app.state.settings
     client: httpx.AsyncClient = request.app.state.http
     urls = settings.service_urls()
-    statuses = await asyncio.gather(
-        *(_service_status(client, url, settings.health_timeout) for url in urls.values())
-    )
+    statuses = await asyncio.gather(*(_service_status(client, url, settings.health_timeout) for url in urls.values()))
     services = dict(zip(urls, statuses, strict=True))
     ok = all(status["status"] == "ready" for status in statuses)
-    return JSONResponse(
-        {"status": "ok" if ok else "degraded", "services": services}, status_code=200 if ok else 503
-    )
+    return JSONResponse({"status": "ok" if ok else "degraded", "services": services}, status_code=200 if ok else 503)
 
 
 @router.get("/health/live", summary="The gateway process is up (anyone may call)")

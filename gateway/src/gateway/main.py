@@ -41,8 +41,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(TraceparentMiddleware)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health.*"]).instrument(
-        app
-    ).expose(app, endpoint="/metrics", include_in_schema=False)
+    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health.*"]).instrument(app).expose(
+        app, endpoint="/metrics", include_in_schema=False
+    )
     app.include_router(health_router)
     return app

@@ -21,7 +21,5 @@ class GatewaySettings(BaseSettings):
     def service_urls(self) -> dict[str, str]:
         """Each service's base URL by its name: every ``<name>_url`` field."""
         return {
-            name.removesuffix("_url"): getattr(self, name)
-            for name in type(self).model_fields
-            if name.endswith("_url")
+            name.removesuffix("_url"): getattr(self, name) for name in type(self).model_fields if name.endswith("_url")
         }

@@ -83,9 +83,9 @@ def create_service_app(
     install_problem_handlers(app)
     app.add_middleware(TraceparentMiddleware)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health/.*"]).instrument(
-        app
-    ).expose(app, endpoint="/metrics", include_in_schema=False)
+    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health/.*"]).instrument(app).expose(
+        app, endpoint="/metrics", include_in_schema=False
+    )
     app.include_router(health_router(settings.service_name))
     for router in routers:
         app.include_router(router)

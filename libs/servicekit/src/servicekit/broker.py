@@ -60,9 +60,7 @@ async def declare_queue(channel: AbstractChannel, topology: QueueTopology) -> ai
     """Declare the queue, its DLQ and retry queues, and bind it; safe to repeat."""
     events = await declare_exchanges(channel)
     dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE)
-    dlq = await channel.declare_queue(
-        topology.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
-    )
+    dlq = await channel.declare_queue(topology.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"})
     await dlq.bind(dlx, routing_key=topology.name)
     queue = await channel.declare_queue(
         topology.name,

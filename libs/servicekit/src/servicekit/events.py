@@ -42,16 +42,12 @@ class CloudEvent(BaseModel):
         return self.model_dump_json().encode()
 
 
-def new_event(
-    routing_key: str, data: dict[str, Any], *, source: str, subject: str | None = None
-) -> CloudEvent:
+def new_event(routing_key: str, data: dict[str, Any], *, source: str, subject: str | None = None) -> CloudEvent:
     """A fresh event; ``routing_key`` is ``<service>.<entity>.<verb>.v<N>`` and must start with ``source``."""
     if not _ROUTING_KEY.match(routing_key):
         raise ValueError(f"bad routing key {routing_key!r}: want <service>.<entity>.<verb>.v<N>")
     if routing_key.split(".", 1)[0] != source:
-        raise ValueError(
-            f"service {source!r} cannot publish {routing_key!r}: events are named by their owner"
-        )
+        raise ValueError(f"service {source!r} cannot publish {routing_key!r}: events are named by their owner")
     return CloudEvent(
         id=uuid.uuid4(),
         source=source,

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -48,15 +49,12 @@ class ServiceDatabase:
         return f"postgresql+asyncpg://{quote(self.role)}:{quote(self.password)}@{self.host}:{self.port}/{self.database}"
 
 
-def service_databases(
-    admin_url: str, database: str, services: list[str], *, role_prefix: str
-) -> list[ServiceDatabase]:
+def service_databases(admin_url: str, database: str, services: list[str], *, role_prefix: str) -> list[ServiceDatabase]:
     parts = urlsplit(admin_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 5432
     # Local stacks only: the password is the role name. Production sets real secrets in DATABASE_URL.
     return [
-        ServiceDatabase(name, f"{role_prefix}{name}", f"{role_prefix}{name}", database, host, port)
-        for name in services
+        ServiceDatabase(name, f"{role_prefix}{name}", f"{role_prefix}{name}", database, host, port) for name in services
     ]
 
 
@@ -71,7 +69,7 @@ def _ident(name: str) -> str:
     return f'"{name}"'
 
 
-async def _admin_connect(admin_url: str) -> asyncpg.Connection:
+async def admin_connect(admin_url: str) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(admin_url, timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
@@ -82,7 +80,7 @@ async def _admin_connect(admin_url: str) -> asyncpg.Connection:
 
 
 async def create_database(admin_url: str, database: str, dbs: list[ServiceDatabase]) -> None:
-    conn = await _admin_connect(admin_url)
+    conn = await admin_connect(admin_url)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
             await conn.execute(f"CREATE DATABASE {_ident(database)}")
@@ -95,7 +93,7 @@ async def create_database(admin_url: str, database: str, dbs: list[ServiceDataba
             await conn.execute(f"GRANT CONNECT, CREATE ON DATABASE {_ident(database)} TO {_ident(db.role)}")
     finally:
         await conn.close()
-    conn = await _admin_connect(_with_database(admin_url, database))
+    conn = await admin_connect(_with_database(admin_url, database))
     try:
         try:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
@@ -108,12 +106,14 @@ async def create_database(admin_url: str, database: str, dbs: list[ServiceDataba
         await conn.close()
 
 
-async def drop_database(admin_url: str, database: str, dbs: list[ServiceDatabase]) -> None:
-    conn = await _admin_connect(admin_url)
+async def drop_database(
+    admin_url: str, database: str, dbs: list[ServiceDatabase], *, roles: Sequence[str] = ()
+) -> None:
+    conn = await admin_connect(admin_url)
     try:
         await conn.execute(f"DROP DATABASE IF EXISTS {_ident(database)} WITH (FORCE)")
-        for db in dbs:
-            await conn.execute(f"DROP ROLE IF EXISTS {_ident(db.role)}")
+        for role in [*(db.role for db in dbs), *roles]:
+            await conn.execute(f"DROP ROLE IF EXISTS {_ident(role)}")
     finally:
         await conn.close()
 
@@ -133,15 +133,18 @@ def _rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def list_vhosts() -> list[str]:
+    return _rabbitmqctl("list_vhosts", "name").stdout.split()
+
+
 def ensure_vhost(vhost: str, user: str = "guest") -> None:
-    existing = _rabbitmqctl("list_vhosts", "name").stdout.split()
-    if vhost not in existing:
+    if vhost not in list_vhosts():
         _rabbitmqctl("add_vhost", vhost)
     _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
 
 
 def delete_vhost(vhost: str) -> None:
-    if vhost in _rabbitmqctl("list_vhosts", "name").stdout.split():
+    if vhost in list_vhosts():
         _rabbitmqctl("delete_vhost", vhost)
 
 
@@ -191,9 +194,5 @@ async def provision(
         await asyncio.to_thread(ensure_vhost, vhost)
     service_dirs = [(root / "services" / db.service, db.url) for db in dbs]
     await asyncio.gather(
-        *(
-            asyncio.to_thread(migrate, path, url)
-            for path, url in service_dirs
-            if (path / "alembic.ini").exists()
-        )
+        *(asyncio.to_thread(migrate, path, url) for path, url in service_dirs if (path / "alembic.ini").exists())
     )

@@ -95,9 +95,7 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    select(
-                        outbox.c.id, outbox.c.event_id, outbox.c.routing_key, outbox.c.body, outbox.c.headers
-                    )
+                    select(outbox.c.id, outbox.c.event_id, outbox.c.routing_key, outbox.c.body, outbox.c.headers)
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)

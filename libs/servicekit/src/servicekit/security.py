@@ -291,9 +291,7 @@ class TokenVerifier:
     async def _fetch(self) -> dict[str, list[dict[str, Any]]]:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
-        async with self._client.stream(
-            "GET", self.jwks_url, headers={"Accept": "application/json"}
-        ) as response:
+        async with self._client.stream("GET", self.jwks_url, headers={"Accept": "application/json"}) as response:
             if response.status_code != 200:
                 raise ValueError(f"HTTP {response.status_code}")
             body = bytearray()
@@ -395,9 +393,7 @@ async def _verify(request: Request, token: str) -> Principal:
     except InvalidToken as error:
         log.info("rejected bearer token: %s", error)
         detail = _DETAIL_EXPIRED if isinstance(error, TokenExpired) else _DETAIL_REJECTED
-        raise ProblemError(
-            401, detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        ) from None
+        raise ProblemError(401, detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
 
 
 async def current_principal(request: Request) -> Principal:

@@ -12,8 +12,6 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="Gorod analytics",
-        description=(
-            "Read models built from events: territory dashboards, the overdue report, the people's rating."
-        ),
+        description=("Read models built from events: territory dashboards, the overdue report, the people's rating."),
         routers=routers,
     )

@@ -13,8 +13,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         settings,
         title="Gorod auth",
         description=(
-            "Accounts, roles, consents (152-FZ), and the OAuth 2.0 / OpenID Connect provider "
-            "federated with DOBRO.RU."
+            "Accounts, roles, consents (152-FZ), and the OAuth 2.0 / OpenID Connect provider federated with DOBRO.RU."
         ),
         routers=routers,
     )

@@ -12,8 +12,6 @@ def create_app(settings: BudgetingSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="Gorod budgeting",
-        description=(
-            "Initiative (participatory) budgeting: campaigns, projects, signatures, voting and results."
-        ),
+        description=("Initiative (participatory) budgeting: campaigns, projects, signatures, voting and results."),
         routers=routers,
     )

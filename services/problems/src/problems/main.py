@@ -13,8 +13,7 @@ def create_app(settings: ProblemsSettings | None = None) -> FastAPI:
         settings,
         title="Gorod problems",
         description=(
-            "The city problem map: reports with photos and place, supports, comments, "
-            "subscriptions, moderation."
+            "The city problem map: reports with photos and place, supports, comments, subscriptions, moderation."
         ),
         routers=routers,
     )

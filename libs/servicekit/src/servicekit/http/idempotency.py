@@ -80,8 +80,7 @@ async def claim(
     if row.fingerprint != request_fingerprint:
         raise ProblemError(
             422,
-            "Этот ключ Idempotency-Key уже использован для другого запроса. "
-            "Для нового запроса нужен новый ключ.",
+            "Этот ключ Idempotency-Key уже использован для другого запроса. Для нового запроса нужен новый ключ.",
             title="Idempotency-Key reused",
         )
     if row.status_code is None:  # only possible if a writer committed without completing: a bug
@@ -94,15 +93,11 @@ async def complete(
 ) -> None:
     table = tables.idempotency_keys
     await session.execute(
-        update(table)
-        .where(table.c.scope == scope, table.c.key == key)
-        .values(status_code=status_code, response=body)
+        update(table).where(table.c.scope == scope, table.c.key == key).values(status_code=status_code, response=body)
     )
 
 
-async def purge_expired(
-    session: AsyncSession, tables: KitTables, *, older_than: timedelta = KEY_LIFETIME
-) -> int:
+async def purge_expired(session: AsyncSession, tables: KitTables, *, older_than: timedelta = KEY_LIFETIME) -> int:
     table = tables.idempotency_keys
     result = await session.execute(delete(table).where(table.c.created_at < datetime.now(UTC) - older_than))
     return int(getattr(result, "rowcount", 0) or 0)

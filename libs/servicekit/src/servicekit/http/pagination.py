@@ -62,9 +62,7 @@ def _bad_cursor() -> ProblemError:
 
 def page_request(
     limit: Annotated[int, Query(ge=1, description=f"Items per page, at most {MAX_LIMIT}.")] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None, Query(max_length=1024, description="`next_cursor` of the last page.")
-    ] = None,
+    cursor: Annotated[str | None, Query(max_length=1024, description="`next_cursor` of the last page.")] = None,
 ) -> PageRequest:
     """A FastAPI dependency. ``limit`` above the cap is lowered to the cap, not refused."""
     return PageRequest(limit=min(limit, MAX_LIMIT), after=decode_cursor(cursor) if cursor else None)

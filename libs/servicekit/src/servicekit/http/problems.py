@@ -122,7 +122,10 @@ def field_errors(errors: Any) -> list[dict[str, str]]:
     """Pydantic errors as ``[{"field": "body.title", "message": "<Russian>"}]``."""
     result = []
     for error in errors:
-        location = ".".join(str(part) for part in error.get("loc", ()))
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            loc = loc[:1]  # ("body", <char offset>): the offset is not a field
+        location = ".".join(str(part) for part in loc)
         message = _VALIDATION_RU.get(error.get("type", ""), "Недопустимое значение.")
         result.append({"field": location, "message": message})
     return result

@@ -36,6 +36,9 @@ async def _run_online(schema: str, target_metadata: MetaData | None, database_ur
             await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             await connection.commit()
             await connection.run_sync(_run_sync, schema, target_metadata)
+            # The SET above began the transaction, so Alembic's own begin_transaction() nested inside it
+            # and left the commit to us.
+            await connection.commit()
     finally:
         await engine.dispose()
 
