@@ -8,12 +8,14 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from servicekit.logs import current_trace_headers
+
 router = APIRouter(tags=["health"])
 
 
 async def _service_status(client: httpx.AsyncClient, base_url: str, timeout: float) -> dict[str, object]:
     try:
-        response = await client.get(f"{base_url}/health/ready", timeout=timeout)
+        response = await client.get(f"{base_url}/health/ready", timeout=timeout, headers=current_trace_headers())
     except httpx.HTTPError as error:
         return {"status": "unreachable", "error": type(error).__name__}
     try:

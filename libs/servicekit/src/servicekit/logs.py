@@ -83,3 +83,5 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
     root.setLevel(level)
     # uvicorn's access log repeats the path with its query string, which may carry personal data.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request with its full URL at INFO: too chatty, and URLs may carry personal data.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
