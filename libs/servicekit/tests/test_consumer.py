@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aio_pika
 import pytest
+from asgi_correlation_id import correlation_id
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -22,6 +23,7 @@ from servicekit.consumer import (
     Subscription,
 )
 from servicekit.events import CloudEvent, new_event
+from servicekit.logs import traceparent_var
 from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
 from servicekit.uow import UnitOfWork
@@ -276,3 +278,38 @@ async def test_queue_delivery_limit_dead_letters_a_message_nobody_can_ack(
     [dead] = await _dead_letters(amqp, topology.name, 1)
     assert dead.body == b"poison"
     assert await queue.get(fail=False) is None
+
+
+async def test_request_id_and_traceparent_travel_from_the_request_to_the_handler(
+    clean_db: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    kit_settings: ServiceSettings,
+    run_consumer: RunConsumer,
+    unique: str,
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    seen: list[tuple[str | None, str | None]] = []
+
+    async def remember_trace(event: CloudEvent, uow: UnitOfWork) -> None:
+        seen.append((correlation_id.get(), traceparent_var.get()))
+
+    await run_consumer(remember_trace, key)
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    request_token = correlation_id.set("req-" + unique)
+    trace_token = traceparent_var.set(traceparent)
+    try:  # as if inside an HTTP request
+        async with UnitOfWork(session_factory, SCHEMA) as uow:
+            uow.record(new_event(key, {}, source=SCHEMA))
+            await uow.commit()
+    finally:
+        correlation_id.reset(request_token)
+        traceparent_var.reset(trace_token)
+    relay = OutboxRelay(engine=clean_db, schema=SCHEMA, amqp_url=kit_settings.amqp_url)
+    await relay.publish_pending()
+    await relay.close()
+
+    async def handled() -> bool:
+        return bool(seen)
+
+    await _eventually(handled)
+    assert seen == [("req-" + unique, traceparent)]

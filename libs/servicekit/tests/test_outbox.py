@@ -12,7 +12,7 @@ from aiomisc.pytest import TCPProxy
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from servicekit.broker import declare_exchanges
+from servicekit.broker import UNROUTED_QUEUE, declare_exchanges
 from servicekit.events import new_event
 from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
@@ -221,3 +221,35 @@ async def test_relay_that_dies_before_marking_rows_sent_publishes_them_again(
     ids = [b["id"] for b in bodies]
     assert len(ids) == 4
     assert len(set(ids)) == 2, "each event published twice, with the same id"
+
+
+async def test_an_event_no_queue_is_bound_for_yet_is_kept_not_dropped(
+    clean_db: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    kit_settings: ServiceSettings,
+    amqp: aio_pika.abc.AbstractConnection,
+    unique: str,
+) -> None:
+    """Published before any consumer exists: the exchange's alternate exchange keeps it for a person."""
+    key = f"kittest.widget.orphaned_{unique}.v1"
+    await _create_widgets(session_factory, 1, key)
+    relay = OutboxRelay(engine=clean_db, schema=SCHEMA, amqp_url=kit_settings.amqp_url)
+    try:
+        assert await relay.publish_pending() == 1
+    finally:
+        await relay.close()
+    channel = await amqp.channel()
+    unrouted = await channel.get_queue(UNROUTED_QUEUE)
+    found = []
+    async with asyncio.timeout(10):
+        while not found:
+            message = await unrouted.get(fail=False)
+            if message is None:
+                await asyncio.sleep(0.05)
+                continue
+            if message.routing_key == key:
+                await message.ack()
+                found.append(json.loads(message.body))
+            else:
+                await message.nack(requeue=True)
+    assert found[0]["type"] == f"ru.gorod.{key}"
