@@ -10,10 +10,13 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from servicekit.logs import REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +171,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, _STATUS_DETAIL_RU[500], instance=request.url.path)
+        # Starlette sends this answer from outside every middleware, the request id's too: add the id here,
+        # so that a person can quote it and a developer find the log line by it.
+        request_id = correlation_id.get()
+        headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+        return problem_response(500, _STATUS_DETAIL_RU[500], instance=request.url.path, headers=headers)
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
