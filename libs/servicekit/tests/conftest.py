@@ -21,9 +21,7 @@ from servicekit.testing.plugin import TestStack
 SCHEMA = "kittest"
 business = MetaData(schema=SCHEMA)
 widgets = Table("widgets", business, Column("id", UUID(as_uuid=True), primary_key=True), Column("name", Text))
-effects = Table(
-    "effects", business, Column("event_id", UUID(as_uuid=True), nullable=False), Column("n", Integer)
-)
+effects = Table("effects", business, Column("event_id", UUID(as_uuid=True), nullable=False), Column("n", Integer))
 
 
 @pytest.fixture(scope="session")

@@ -232,9 +232,7 @@ async def test_accepts_an_es256_token_and_takes_client_id_from_azp(
 ) -> None:
     jwks.publish(ec_key.jwk())
 
-    principal = await make_verifier().verify(
-        ec_key.sign(claims(drop=("client_id", "scope", "roles"), azp="app"))
-    )
+    principal = await make_verifier().verify(ec_key.sign(claims(drop=("client_id", "scope", "roles"), azp="app")))
 
     assert principal.subject == "user-42"
     assert principal.client_id == "app"
@@ -318,9 +316,7 @@ async def test_rejects_hs256_signed_with_the_public_key_as_secret(
 @pytest.mark.parametrize("algorithm", ["HS256", "none"])
 def test_symmetric_or_none_algorithms_cannot_be_allowed(algorithm: str) -> None:
     with pytest.raises(ValueError, match="only asymmetric"):
-        TokenVerifier(
-            jwks_url="http://127.0.0.1:1/jwks", issuer=ISSUER, audience=AUDIENCE, algorithms=(algorithm,)
-        )
+        TokenVerifier(jwks_url="http://127.0.0.1:1/jwks", issuer=ISSUER, audience=AUDIENCE, algorithms=(algorithm,))
 
 
 async def test_rejects_a_token_whose_alg_differs_from_the_key_alg(
@@ -549,9 +545,7 @@ async def api(
     ) -> dict[str, Any]:
         return {"subject": principal.subject}
 
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://gorod.test"
-    ) as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gorod.test") as client:
         yield client
 
 
@@ -613,9 +607,7 @@ async def test_a_good_token_passes(api: httpx.AsyncClient, rsa_key: SigningKey) 
     assert response.json() == {"subject": "user-42", "scopes": ["x", "y"]}
 
 
-async def test_a_missing_scope_is_a_403_insufficient_scope(
-    api: httpx.AsyncClient, rsa_key: SigningKey
-) -> None:
+async def test_a_missing_scope_is_a_403_insufficient_scope(api: httpx.AsyncClient, rsa_key: SigningKey) -> None:
     response = await api.get("/x", headers=_bearer(rsa_key.sign(claims(scope="problems:read"))))
 
     _assert_problem(response, 403)

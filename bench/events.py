@@ -1,0 +1,546 @@
+"""Events benchmark: outbox -> relay -> RabbitMQ -> inbox, against raw aio-pika measured in the same run.
+
+    cd /work/main && .venv/bin/python bench/events.py [--events N] [--rate 500] [--seconds S]
+
+It provisions its own throwaway database ``gorod_bench`` (scratch role ``gorod_bench_bench``, schema
+``bench`` with the kit tables, the NOTIFY trigger and a business table) and RabbitMQ vhost ``gorod_bench``,
+and drops both at the end, so it can run beside ``make up`` and ``make test``. See bench/README.md.
+
+Phases, in order (each after a small warm-up):
+
+1. raw: aio-pika on one connection, publish N persistent messages with publisher confirms (a sliding window
+   of in-flight confirms) to the same kind of quorum queue the pipeline uses, consumed on the same
+   connection with the same prefetch, acking each. Events/s from the first publish to the last ack.
+2. pipeline throughput: N events are written to the outbox first (one UnitOfWork per event by default,
+   several concurrent writers; this write time is *excluded* and reported apart), then the real
+   ``OutboxRelay.run`` and a real ``ConsumerRunner`` drain them; the handler inserts one row into a business
+   table in the consumer's unit of work. Events/s from the relay's start to the commit of the last effect.
+3. raw again (the machine is noisy: the baseline is the mean of the two raw runs).
+4. latency: a producer in a separate process (as an API process would be) commits one event per unit of
+   work at a fixed rate, paced by the wall clock, while the relay (woken by LISTEN/NOTIFY, 1 s poll as a
+   fallback) and the consumer run; latency is from just before the producer's commit to the commit of the
+   handler's effect.
+
+Nothing here is an assertion: the exit code is 0 whether the goals are met or missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, DeliveryMode
+from sqlalchemy import Column, Integer, MetaData, Table, Text, func, insert, select, text
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from servicekit import provision
+from servicekit.broker import QueueTopology, connect, declare_exchanges, declare_queue
+from servicekit.consumer import ConsumerRunner, Subscription
+from servicekit.db import create_engine, create_session_factory
+from servicekit.events import CONTENT_TYPE, CloudEvent, new_event
+from servicekit.migrations.kit_v1 import notify_trigger_statements
+from servicekit.relay import OutboxRelay
+from servicekit.settings import ServiceSettings
+from servicekit.tables import kit_tables
+from servicekit.uow import UnitOfWork
+
+SERVICE = "bench"
+"""Service name, schema, CloudEvents source and first part of every routing key."""
+ROUTING_KEY = f"{SERVICE}.thing.happened.v1"
+QUEUE = f"{SERVICE}.effects"
+RAW_ROUTING_KEY = f"{SERVICE}.raw.sent.v1"
+RAW_QUEUE = f"{SERVICE}.raw"
+WORKER_POOL_SIZE = 5
+"""What ``servicekit.worker.run_worker`` gives the relay and the consumers (pool 5, overflow 5)."""
+
+GOAL_RATIO = 0.3
+GOAL_P99_MS = 250.0
+
+business = MetaData(schema=SERVICE)
+effects = Table(
+    "effects",
+    business,
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("phase", Text, nullable=False),
+    Column("seq", Integer, nullable=False),
+)
+
+log = logging.getLogger("bench.events")
+
+
+def _default(name: str) -> Any:
+    return ServiceSettings.model_fields[name].default
+
+
+# --------------------------------------------------------------------------------------------------- stats
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list (``q`` in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+# ----------------------------------------------------------------------------------------- raw baseline
+
+
+class RawBaseline:
+    """Plain aio-pika: one connection, a confirming publisher channel and a consuming channel."""
+
+    def __init__(self, amqp_url: str, *, prefetch: int, window: int, body: bytes) -> None:
+        self._amqp_url = amqp_url
+        self._prefetch = prefetch
+        self._window = window
+        self._body = body
+
+    async def run(self, n: int) -> float:
+        """Publish and consume ``n`` messages; events/s from the first publish to the last ack."""
+        connection = await connect(self._amqp_url)
+        try:
+            publisher = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await declare_exchanges(publisher)
+            consumer = await connection.channel()
+            await consumer.set_qos(prefetch_count=self._prefetch)
+            topology = QueueTopology(RAW_QUEUE, (RAW_ROUTING_KEY,), delivery_limit=10, retry_delays=())
+            queue = await declare_queue(consumer, topology)  # the same quorum queue arguments
+            await queue.purge()
+            acked = 0
+            last_ack = 0
+            done = asyncio.Event()
+
+            async def on_message(message: AbstractIncomingMessage) -> None:
+                nonlocal acked, last_ack
+                await message.ack()
+                acked += 1
+                if acked == n:
+                    last_ack = time.perf_counter_ns()
+                    done.set()
+
+            tag = await queue.consume(on_message)
+            window = asyncio.Semaphore(self._window)
+
+            async def publish_one() -> None:
+                try:
+                    await exchange.publish(
+                        aio_pika.Message(
+                            body=self._body,
+                            content_type=CONTENT_TYPE,
+                            message_id=str(uuid.uuid4()),
+                            headers={},
+                            delivery_mode=DeliveryMode.PERSISTENT,
+                            timestamp=datetime.now(UTC),
+                        ),
+                        routing_key=RAW_ROUTING_KEY,
+                        mandatory=True,
+                    )
+                finally:
+                    window.release()
+
+            start = time.perf_counter_ns()
+            in_flight: set[asyncio.Task[None]] = set()
+            for _ in range(n):
+                await window.acquire()
+                task = asyncio.create_task(publish_one())
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            await asyncio.gather(*in_flight)
+            await asyncio.wait_for(done.wait(), timeout=120)
+            await queue.cancel(tag)
+            return n / ((last_ack - start) / 1e9)
+        finally:
+            await connection.close()
+
+
+def sample_body() -> bytes:
+    """A body of the size the relay publishes for a latency event."""
+    event = new_event(ROUTING_KEY, {"phase": "raw", "seq": 0, "sent_ns": time.perf_counter_ns()}, source=SERVICE)
+    return json.dumps(event.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# ---------------------------------------------------------------------------------------------- pipeline
+
+
+@dataclass
+class Sink:
+    """What the handler reports: per phase, when each event's effect was committed."""
+
+    phase: str = ""
+    expected: int = 0
+    handled: dict[int, int] = field(default_factory=dict)
+    latencies_ns: list[int] = field(default_factory=list)
+    last_ns: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def start(self, phase: str, expected: int) -> None:
+        self.phase, self.expected = phase, expected
+        self.handled, self.latencies_ns, self.last_ns = {}, [], 0
+        self.done = asyncio.Event()
+
+    def committed(self, data: dict[str, Any]) -> None:
+        now = time.perf_counter_ns()
+        if data.get("phase") != self.phase or data["seq"] in self.handled:
+            return
+        self.handled[data["seq"]] = now
+        self.latencies_ns.append(now - data["sent_ns"])
+        self.last_ns = now
+        if len(self.handled) >= self.expected:
+            self.done.set()
+
+
+def make_handler(sink: Sink) -> Any:
+    async def handle(event: CloudEvent, uow: UnitOfWork) -> None:
+        data = event.data
+        await uow.session.execute(insert(effects).values(event_id=event.id, phase=data["phase"], seq=data["seq"]))
+        # "Handled" means the effect (and the inbox row) committed: the runner commits after we return.
+        sa_event.listen(uow.session.sync_session, "after_commit", lambda _s: sink.committed(data), once=True)
+
+    return handle
+
+
+async def write_outbox(
+    session_factory: async_sessionmaker[AsyncSession], phase: str, n: int, *, writers: int, per_uow: int
+) -> float:
+    """Commit ``n`` events: ``writers`` concurrent writers, ``per_uow`` events per unit of work; seconds."""
+    next_seq = 0
+
+    async def writer() -> None:
+        nonlocal next_seq
+        while next_seq < n:
+            first, next_seq = next_seq, min(n, next_seq + per_uow)
+            async with UnitOfWork(session_factory, SERVICE) as uow:
+                for seq in range(first, next_seq):
+                    data = {"phase": phase, "seq": seq, "sent_ns": time.perf_counter_ns()}
+                    uow.record(new_event(ROUTING_KEY, data, source=SERVICE))
+                await uow.commit()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(writers)))
+    return time.perf_counter() - start
+
+
+@dataclass
+class Pipeline:
+    settings: ServiceSettings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    sink: Sink
+    batch_size: int
+    poll_interval: float
+
+    def relay(self) -> OutboxRelay:
+        return OutboxRelay(
+            engine=self.engine,
+            schema=SERVICE,
+            amqp_url=self.settings.amqp_url,
+            batch_size=self.batch_size,
+            poll_interval=self.poll_interval,
+        )
+
+    async def drain(self, phase: str, n: int, *, writers: int, per_uow: int) -> tuple[float, float]:
+        """Fill the outbox with ``n`` events, then relay and consume them: (events/s, write seconds)."""
+        write_seconds = await write_outbox(self.session_factory, phase, n, writers=writers, per_uow=per_uow)
+        self.sink.start(phase, n)
+        stop = asyncio.Event()
+        start = time.perf_counter_ns()
+        relaying = asyncio.create_task(self.relay().run(stop))
+        try:
+            await asyncio.wait_for(self.sink.done.wait(), timeout=max(60.0, n / 50))
+        finally:
+            stop.set()
+            await relaying
+        return n / ((self.sink.last_ns - start) / 1e9), write_seconds
+
+
+# ----------------------------------------------------------------------------------------------- producer
+
+
+def producer_process(database_url: str, rate: float, seconds: float, pipe: Connection) -> None:
+    """Entry point of the producer process (an API process, in real life)."""
+    try:
+        pipe.send(asyncio.run(_produce(database_url, rate, seconds, pipe)))
+    except BaseException as error:
+        pipe.send({"error": repr(error)})
+        raise
+    finally:
+        pipe.close()
+
+
+async def _produce(database_url: str, rate: float, seconds: float, pipe: Connection) -> dict[str, Any]:
+    settings = ServiceSettings(service_name=SERVICE, db_schema=SERVICE, database_url=database_url, log_json=False)
+    engine = create_engine(settings)  # an API's engine: the default pool
+    session_factory = create_session_factory(engine)
+    try:
+        # Open the pool before the clock starts.
+        async def ping() -> None:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        await asyncio.gather(*(ping() for _ in range(8)))
+        n = round(rate * seconds)
+        interval_ns = 1e9 / rate
+        commit_ns: list[int] = []
+        lag_ns: list[int] = []
+        last_commit = 0
+
+        async def write_one(seq: int, due: int) -> None:
+            nonlocal last_commit
+            lag_ns.append(time.perf_counter_ns() - due)
+            async with UnitOfWork(session_factory, SERVICE) as uow:
+                sent = time.perf_counter_ns()
+                uow.record(new_event(ROUTING_KEY, {"phase": "latency", "seq": seq, "sent_ns": sent}, source=SERVICE))
+                await uow.commit()
+            now = time.perf_counter_ns()
+            commit_ns.append(now - sent)
+            last_commit = max(last_commit, now)
+
+        pipe.send({"ready": True})
+        tasks: set[asyncio.Task[None]] = set()
+        start = time.perf_counter_ns() + 50_000_000
+        for seq in range(n):
+            due = start + round(seq * interval_ns)  # paced by the clock: no drift from late wake-ups
+            delay = due - time.perf_counter_ns()
+            if delay > 0:
+                await asyncio.sleep(delay / 1e9)
+            task = asyncio.create_task(write_one(seq, due))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.gather(*tasks)
+        commit_ns.sort()
+        lag_ns.sort()
+        return {
+            "n": n,
+            "rate": n / ((last_commit - start) / 1e9),
+            "commit_p50_ms": percentile(commit_ns, 50) / 1e6,
+            "commit_p99_ms": percentile(commit_ns, 99) / 1e6,
+            "lag_max_ms": lag_ns[-1] / 1e6,
+        }
+    finally:
+        await engine.dispose()
+
+
+async def latency_phase(pipeline: Pipeline, rate: float, seconds: float) -> dict[str, Any]:
+    n = round(rate * seconds)
+    pipeline.sink.start("latency", n)
+    stop = asyncio.Event()
+    relaying = asyncio.create_task(pipeline.relay().run(stop))
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe(duplex=False)
+    process = context.Process(
+        target=producer_process, args=(pipeline.settings.database_url, rate, seconds, theirs), daemon=True
+    )
+    try:
+        process.start()
+        theirs.close()
+        while True:  # a "ready" message first, then the summary
+            if not await asyncio.to_thread(ours.poll, seconds + 60):
+                raise TimeoutError("the producer process went silent")
+            message = await asyncio.to_thread(ours.recv)
+            if "error" in message:
+                raise RuntimeError(f"producer failed: {message['error']}")
+            if "ready" not in message:
+                break
+        produced = message
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(pipeline.sink.done.wait(), timeout=30)
+    finally:
+        stop.set()
+        await relaying
+        if process.is_alive():
+            process.terminate()
+        await asyncio.to_thread(process.join, 10)
+    latencies = sorted(v / 1e6 for v in pipeline.sink.latencies_ns)
+    return {
+        **produced,
+        "handled": len(pipeline.sink.handled),
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": latencies[-1] if latencies else float("nan"),
+    }
+
+
+# -------------------------------------------------------------------------------------------------- main
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SERVICE}"'))
+        await conn.run_sync(kit_tables(SERVICE).metadata.create_all)
+        await conn.run_sync(business.create_all)
+        for statement in notify_trigger_statements(SERVICE):
+            await conn.execute(text(statement))
+
+
+async def bench(args: argparse.Namespace, settings: ServiceSettings) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    engine = create_engine(settings, pool_size=args.pool_size)
+    try:
+        await create_schema(engine)
+        raw = RawBaseline(settings.amqp_url, prefetch=args.prefetch, window=args.raw_window, body=sample_body())
+        await raw.run(min(500, args.events))  # warm-up
+        results["raw_before"] = await raw.run(args.events)
+        print(f"  raw (1st)           {results['raw_before']:8,.0f} ev/s", flush=True)
+
+        sink = Sink()
+        pipeline = Pipeline(
+            settings,
+            engine,
+            create_session_factory(engine),
+            sink,
+            args.batch_size,
+            _default("outbox_poll_interval"),
+        )
+        stop_consumer = asyncio.Event()
+        runner = ConsumerRunner(
+            service_name=SERVICE,
+            schema=SERVICE,
+            amqp_url=settings.amqp_url,
+            session_factory=pipeline.session_factory,
+            subscriptions=[Subscription(QUEUE, (ROUTING_KEY,), make_handler(sink))],
+            prefetch=args.prefetch,
+            retry_delays=_default("consumer_retry_delays"),
+            delivery_limit=_default("queue_delivery_limit"),
+        )
+        consuming = asyncio.create_task(runner.run(stop_consumer))
+        try:
+            await asyncio.wait_for(runner.ready.wait(), timeout=30)
+            await pipeline.drain("warmup", min(300, args.events), writers=args.writers, per_uow=args.write_batch)
+            rate, write_seconds = await pipeline.drain(
+                "throughput", args.events, writers=args.writers, per_uow=args.write_batch
+            )
+            results["pipeline"], results["write_rate"] = rate, args.events / write_seconds
+            print(
+                f"  pipeline            {rate:8,.0f} ev/s   (outbox writes before it: "
+                f"{results['write_rate']:,.0f} ev/s)",
+                flush=True,
+            )
+            results["raw_after"] = await raw.run(args.events)
+            print(f"  raw (2nd)           {results['raw_after']:8,.0f} ev/s", flush=True)
+            print(f"  latency at {args.rate:g} ev/s for {args.seconds:g} s ...", flush=True)
+            results["latency"] = await latency_phase(pipeline, args.rate, args.seconds)
+        finally:
+            stop_consumer.set()
+            await asyncio.wait_for(consuming, timeout=30)
+        async with engine.connect() as conn:
+            rows = dict((await conn.execute(select(effects.c.phase, func.count()).group_by(effects.c.phase))).all())
+            inbox = kit_tables(SERVICE).inbox
+            duplicates = (
+                await conn.execute(select(func.count() - func.count(inbox.c.event_id.distinct())))
+            ).scalar_one()
+        results["effects"], results["duplicates"] = rows, duplicates
+    finally:
+        await engine.dispose()
+    return results
+
+
+def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    raw = (results["raw_before"] + results["raw_after"]) / 2
+    pipeline = results["pipeline"]
+    ratio = pipeline / raw
+    lat = results["latency"]
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    rows = [
+        ("raw aio-pika publish+consume", f"{raw:,.0f} ev/s", "", "", "mean of the 2 raw runs"),
+        ("pipeline outbox->inbox", f"{pipeline:,.0f} ev/s", "", "", "relay start -> last effect commit"),
+        ("pipeline / raw", f"{ratio:.2f}", f">= {GOAL_RATIO}", verdict(ratio >= GOAL_RATIO), ""),
+        ("latency p50", f"{lat['p50_ms']:.1f} ms", "", "", "commit -> effect committed"),
+        ("latency p95", f"{lat['p95_ms']:.1f} ms", "", "", ""),
+        (
+            "latency p99",
+            f"{lat['p99_ms']:.1f} ms",
+            f"< {GOAL_P99_MS:g} ms",
+            verdict(lat["p99_ms"] < GOAL_P99_MS),
+            "",
+        ),
+        ("latency max", f"{lat['max_ms']:.1f} ms", "", "", ""),
+        ("achieved producer rate", f"{lat['rate']:,.0f} ev/s", f"{args.rate:g}", "", f"{lat['n']} events"),
+    ]
+    print()
+    print(f"{'':32}{'measured':>14}  {'goal':<11}{'':6}note")
+    for name, value, goal, ok, note in rows:
+        print(f"{name:32}{value:>14}  {goal:<11}{ok:6}{note}")
+    print()
+    print(
+        f"raw runs: {results['raw_before']:,.0f} / {results['raw_after']:,.0f} ev/s; "
+        f"outbox writes (excluded): {results['write_rate']:,.0f} ev/s "
+        f"({args.writers} writers, {args.write_batch} event(s) per unit of work)"
+    )
+    print(
+        f"latency run: {lat['handled']}/{lat['n']} handled; producer commit p50/p99 "
+        f"{lat['commit_p50_ms']:.1f}/{lat['commit_p99_ms']:.1f} ms, "
+        f"worst schedule lag {lat['lag_max_ms']:.1f} ms"
+    )
+    print(f"effects per phase: {results['effects']}; duplicate inbox rows: {results['duplicates']}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5000, help="events per throughput run (5000)")
+    parser.add_argument("--rate", type=float, default=500.0, help="producer rate of the latency run (500/s)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run (10 s)")
+    parser.add_argument("--prefetch", type=int, default=_default("consumer_prefetch"), help="consumer prefetch")
+    parser.add_argument("--batch-size", type=int, default=_default("outbox_batch_size"), help="relay batch")
+    parser.add_argument(
+        "--pool-size", type=int, default=WORKER_POOL_SIZE, help="worker engine pool (+ as much overflow)"
+    )
+    parser.add_argument("--writers", type=int, default=8, help="concurrent outbox writers before the drain")
+    parser.add_argument("--write-batch", type=int, default=1, help="events per unit of work before the drain")
+    parser.add_argument("--raw-window", type=int, default=256, help="raw publisher: confirms in flight")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    admin_url = os.environ.get("GOROD_ADMIN_DATABASE_URL", provision.DEFAULT_ADMIN_URL)
+    database = os.environ.get("GOROD_BENCH_DATABASE", "gorod_bench")
+    vhost = os.environ.get("GOROD_BENCH_VHOST", "gorod_bench")
+    amqp_url = os.environ.get("GOROD_BENCH_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672/") + vhost
+    dbs = provision.service_databases(admin_url, database, [SERVICE], role_prefix=f"{database}_")
+    settings = ServiceSettings(
+        service_name=SERVICE, db_schema=SERVICE, database_url=dbs[0].url, amqp_url=amqp_url, log_json=False
+    )
+    print(
+        f"events benchmark: N={args.events}, prefetch={args.prefetch}, relay batch={args.batch_size}, "
+        f"worker pool={args.pool_size}+{args.pool_size}, latency at {args.rate:g}/s for {args.seconds:g} s; "
+        f"database {database}, vhost {vhost}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    # A run killed half-way leaves its stack behind: start from nothing, and always clean up.
+    asyncio.run(provision.drop_database(admin_url, database, dbs))
+    provision.delete_vhost(vhost)
+    try:
+        asyncio.run(provision.create_database(admin_url, database, dbs))
+        provision.ensure_vhost(vhost)
+        results = asyncio.run(bench(args, settings))
+    finally:
+        asyncio.run(provision.drop_database(admin_url, database, dbs))
+        provision.delete_vhost(vhost)
+    report(args, results)
+    print(f"total {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
