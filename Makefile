@@ -1,7 +1,7 @@
 # Gorod: the two commands a newcomer needs are `make up` and `make test` (see README.md).
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo .tools/uv/bin/uv)
-RUN := UV_PYTHON_DOWNLOADS=never $(UV) run --frozen --quiet
+RUN := UV_SYSTEM_CERTS=1 UV_PYTHON_DOWNLOADS=never $(UV) run --frozen --quiet
 SERVICES := $(notdir $(wildcard services/*))
 PACKAGES := servicekit gateway $(SERVICES)
 

@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 UV_VERSION=0.13.9
+# Trust the system's CA store (where a proxy's or an organisation's root lives), not only uv's bundle.
+export UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1} UV_PYTHON_DOWNLOADS=never
 PG_HOST=127.0.0.1 PG_PORT=5432 AMQP_PORT=5672
 APT_UPDATED=""
 
@@ -111,4 +113,4 @@ if [ -z "${GOROD_ADMIN_DATABASE_URL:-}" ] && ! PGCONNECT_TIMEOUT=5 psql "$ADMIN_
 fi
 
 # --- the project environment -----------------------------------------------------------------------------
-UV_PYTHON_DOWNLOADS=never "$UV" sync --frozen --python "$PYTHON" --quiet || die "uv sync failed (see above)"
+"$UV" sync --frozen --python "$PYTHON" --quiet || die "uv sync failed (see above)"
