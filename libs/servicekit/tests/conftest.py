@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aio_pika
 import pytest
@@ -77,3 +78,28 @@ async def amqp(gorod_stack: TestStack) -> AsyncIterator[aio_pika.abc.AbstractCon
 def unique() -> str:
     """A suffix that keeps each test's queues and routing keys apart."""
     return uuid.uuid4().hex[:8]
+
+
+@asynccontextmanager
+async def relay_dies_before_marking_sent(engine: AsyncEngine) -> AsyncIterator[None]:
+    """While inside, the database refuses to mark outbox rows sent: a relay fails after its publishes
+    were confirmed, exactly as one that dies between the two steps."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                f"CREATE FUNCTION {SCHEMA}.refuse_mark() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN RAISE EXCEPTION 'relay dies here'; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                f"CREATE TRIGGER refuse_mark BEFORE UPDATE OF published_at ON {SCHEMA}.outbox "
+                f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.refuse_mark()"
+            )
+        )
+    try:
+        yield
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TRIGGER refuse_mark ON {SCHEMA}.outbox"))
+            await conn.execute(text(f"DROP FUNCTION {SCHEMA}.refuse_mark()"))

@@ -28,7 +28,7 @@ from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
 from servicekit.uow import UnitOfWork
 
-from .conftest import SCHEMA, effects, widgets
+from .conftest import SCHEMA, effects, relay_dies_before_marking_sent, widgets
 
 RunConsumer = Callable[[Handler, str], Awaitable[ConsumerRunner]]
 
@@ -144,26 +144,11 @@ async def test_relay_crash_before_marking_sent_still_means_one_effect(
         for event in events:
             uow.record(event)
         await uow.commit()
-    async with clean_db.begin() as conn:
-        await conn.execute(
-            text(
-                f"CREATE FUNCTION {SCHEMA}.refuse_mark() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                "BEGIN RAISE EXCEPTION 'relay dies here'; END $$"
-            )
-        )
-        await conn.execute(
-            text(
-                f"CREATE TRIGGER refuse_mark BEFORE UPDATE OF published_at ON {SCHEMA}.outbox "
-                f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.refuse_mark()"
-            )
-        )
     relay = OutboxRelay(engine=clean_db, schema=SCHEMA, amqp_url=kit_settings.amqp_url)
     try:
-        with pytest.raises(Exception, match="relay dies here"):
-            await relay.publish_pending()  # published, not marked
-        async with clean_db.begin() as conn:
-            await conn.execute(text(f"DROP TRIGGER refuse_mark ON {SCHEMA}.outbox"))
-            await conn.execute(text(f"DROP FUNCTION {SCHEMA}.refuse_mark()"))
+        async with relay_dies_before_marking_sent(clean_db):
+            with pytest.raises(Exception, match="relay dies here"):
+                await relay.publish_pending()  # published, not marked
         assert await relay.publish_pending() == 3  # the restarted relay publishes them again
     finally:
         await relay.close()

@@ -9,7 +9,7 @@ import uuid
 import aio_pika
 import pytest
 from aiomisc.pytest import TCPProxy
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit.broker import UNROUTED_QUEUE, declare_exchanges
@@ -19,7 +19,7 @@ from servicekit.settings import ServiceSettings
 from servicekit.tables import kit_tables
 from servicekit.uow import UnitOfWork
 
-from .conftest import SCHEMA, widgets
+from .conftest import SCHEMA, relay_dies_before_marking_sent, widgets
 
 outbox = kit_tables(SCHEMA).outbox
 
@@ -192,27 +192,11 @@ async def test_relay_that_dies_before_marking_rows_sent_publishes_them_again(
     key = f"kittest.widget.created_{unique}.v1"
     queue = await _bound_queue(amqp, key)
     await _create_widgets(session_factory, 2, key)
-    # The database refuses to mark rows sent: the relay fails after its messages were confirmed.
-    async with clean_db.begin() as conn:
-        await conn.execute(
-            text(
-                f"""CREATE FUNCTION {SCHEMA}.refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN RAISE EXCEPTION 'relay dies here'; END $$"""
-            )
-        )
-        await conn.execute(
-            text(
-                f"CREATE TRIGGER refuse_update BEFORE UPDATE OF published_at ON {SCHEMA}.outbox "
-                f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.refuse_update()"
-            )
-        )
     relay = OutboxRelay(engine=clean_db, schema=SCHEMA, amqp_url=kit_settings.amqp_url)
     try:
-        with pytest.raises(Exception, match="relay dies here"):
-            await relay.publish_pending()
-        async with clean_db.begin() as conn:
-            await conn.execute(text(f"DROP TRIGGER refuse_update ON {SCHEMA}.outbox"))
-            await conn.execute(text(f"DROP FUNCTION {SCHEMA}.refuse_update()"))
+        async with relay_dies_before_marking_sent(clean_db):
+            with pytest.raises(Exception, match="relay dies here"):
+                await relay.publish_pending()
         assert await relay.publish_pending() == 2
     finally:
         await relay.close()
