@@ -9,6 +9,10 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from servicekit.tables import kit_tables
+
+KIT_TABLE_NAMES = frozenset(table.name for table in kit_tables("kit").metadata.sorted_tables)
+
 
 def run_alembic_env(*, schema: str, target_metadata: MetaData | None, database_url: str) -> None:
     """Run the migrations of one service. Call it from the service's ``env.py``.
@@ -43,6 +47,11 @@ async def _run_online(schema: str, target_metadata: MetaData | None, database_ur
         await engine.dispose()
 
 
+def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Autogenerate compares only the service's own tables: the kit's are created by ``kit_vN`` steps."""
+    return not (type_ == "table" and name in KIT_TABLE_NAMES)
+
+
 def _run_sync(connection: Connection, schema: str, target_metadata: MetaData | None) -> None:
     connection.execute(text(f'SET search_path TO "{schema}", public'))
     context.configure(
@@ -50,6 +59,9 @@ def _run_sync(connection: Connection, schema: str, target_metadata: MetaData | N
         target_metadata=target_metadata,
         version_table_schema=schema,
         include_schemas=True,
+        include_object=_include_object,
+        # Reflect only the service's own schema: its role cannot even look into the others.
+        include_name=lambda name, type_, _parents: type_ != "schema" or name == schema,
     )
     with context.begin_transaction():
         context.run_migrations()
