@@ -7,7 +7,7 @@ the broker probe and the token verifier.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -57,7 +57,9 @@ def create_service_app(
     description: str,
     routers: Sequence[APIRouter] = (),
     version: str = "0.1.0",
+    on_startup: Callable[[FastAPI, ServiceContext], Awaitable[None]] | None = None,
 ) -> FastAPI:
+    """``on_startup`` puts the service's own long-lived objects on ``app.state`` once the kit's are open."""
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
 
     @asynccontextmanager
@@ -72,6 +74,8 @@ def create_service_app(
                 jwks_url=settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.audience
             ),
         )
+        if on_startup is not None:
+            await on_startup(app, app.state.kit)
         try:
             yield
         finally:
