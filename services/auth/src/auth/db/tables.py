@@ -183,6 +183,7 @@ authorization_codes = Table(
         UUID(as_uuid=True),
         comment="The refresh-token family the code's exchange started: revoked if the code is replayed.",
     ),
+    Index("authorization_codes_client_nonce_idx", "client_id", "nonce", postgresql_where=text("nonce IS NOT NULL")),
 )
 
 refresh_tokens = Table(
