@@ -34,6 +34,7 @@ lint:
 ## bench: the benchmarks (ratios against a baseline measured in the same run)
 bench: bootstrap
 	@$(RUN) python bench/events.py
+	@$(RUN) python bench/auth_tokens.py
 
 ## openapi: refresh contracts/openapi/*.json from the apps (a test fails when they drift)
 openapi:

@@ -298,3 +298,31 @@ async def test_request_id_and_traceparent_travel_from_the_request_to_the_handler
 
     await _eventually(handled)
     assert seen == [("req-" + unique, traceparent)]
+
+
+async def test_the_worker_runs_housekeeping_jobs_in_their_own_transactions(
+    clean_db: AsyncEngine, kit_settings: ServiceSettings
+) -> None:
+    from servicekit.worker import run_worker
+
+    async def purge_widgets(session: AsyncSession) -> int:
+        result = await session.execute(text(f"DELETE FROM {SCHEMA}.widgets WHERE name = 'stale'"))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async with clean_db.begin() as conn:
+        await conn.execute(insert(widgets), [{"id": uuid.uuid4(), "name": n} for n in ("stale", "stale", "fresh")])
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        run_worker(kit_settings, [], housekeeping=[purge_widgets], stop=stop, housekeeping_interval=0.1)
+    )
+
+    async def purged() -> bool:
+        async with clean_db.connect() as conn:
+            names = (await conn.execute(select(widgets.c.name))).scalars().all()
+        return names == ["fresh"]
+
+    try:
+        await _eventually(purged)
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=15)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,11 +22,20 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL = 3600.0
 
+HousekeepingJob = Callable[[AsyncSession], Awaitable[int]]
+"""A periodic clean-up inside one transaction; returns how many rows it removed (for the log)."""
+
 
 async def run_worker(
-    settings: ServiceSettings, subscriptions: Sequence[Subscription], *, stop: asyncio.Event | None = None
+    settings: ServiceSettings,
+    subscriptions: Sequence[Subscription],
+    *,
+    housekeeping: Sequence[HousekeepingJob] = (),
+    stop: asyncio.Event | None = None,
+    housekeeping_interval: float = HOUSEKEEPING_INTERVAL,
 ) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop``): relay the outbox, consume events, purge old keys."""
+    """Run until SIGTERM/SIGINT (or ``stop``): relay the outbox, consume events, run the clean-ups
+    (expired idempotency keys, and the service's own ``housekeeping`` jobs) every interval."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -41,7 +50,13 @@ async def run_worker(
         batch_size=settings.outbox_batch_size,
         poll_interval=settings.outbox_poll_interval,
     )
-    jobs = [relay.run(stop), _housekeeping(settings, session_factory, stop)]
+    tables = kit_tables(settings.db_schema)
+
+    async def purge_idempotency_keys(session: AsyncSession) -> int:
+        return await idempotency.purge_expired(session, tables)
+
+    cleanups = [purge_idempotency_keys, *housekeeping]
+    jobs = [relay.run(stop), _housekeeping(cleanups, session_factory, stop, housekeeping_interval)]
     if subscriptions:
         consumers = ConsumerRunner(
             service_name=settings.service_name,
@@ -58,26 +73,36 @@ async def run_worker(
     try:
         await asyncio.gather(*jobs)
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
         await engine.dispose()
         log.info("worker stopped")
 
 
 async def _housekeeping(
-    settings: ServiceSettings, session_factory: async_sessionmaker[AsyncSession], stop: asyncio.Event
+    jobs: Sequence[HousekeepingJob],
+    session_factory: async_sessionmaker[AsyncSession],
+    stop: asyncio.Event,
+    interval: float,
 ) -> None:
-    tables = kit_tables(settings.db_schema)
     while not stop.is_set():
-        try:
-            async with session_factory() as session, session.begin():
-                purged = await idempotency.purge_expired(session, tables)
-            if purged:
-                log.info("purged %d expired idempotency keys", purged)
-        except Exception as error:
-            log.warning("housekeeping failed: %r", error)
+        for job in jobs:
+            try:
+                async with session_factory() as session, session.begin():
+                    removed = await job(session)
+                if removed:
+                    log.info("%s removed %d rows", getattr(job, "__name__", "housekeeping"), removed)
+            except Exception as error:
+                log.warning("housekeeping job %s failed: %r", getattr(job, "__name__", job), error)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=HOUSEKEEPING_INTERVAL)
+            await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
-def main(settings: ServiceSettings, subscriptions: Sequence[Subscription]) -> None:
+def main(
+    settings: ServiceSettings,
+    subscriptions: Sequence[Subscription],
+    housekeeping: Sequence[HousekeepingJob] = (),
+) -> None:
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
-    asyncio.run(run_worker(settings, subscriptions))
+    asyncio.run(run_worker(settings, subscriptions, housekeeping=housekeeping))

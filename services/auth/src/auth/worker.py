@@ -1,12 +1,22 @@
 """The auth service's background process: ``python -m auth.worker``."""
 
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.db.oauth import purge_expired
 from auth.events.consumed import SUBSCRIPTIONS
 from auth.settings import AuthSettings
 from servicekit.worker import main as run
 
 
+async def purge_expired_grants(session: AsyncSession) -> int:
+    """Expired authorization codes, refresh tokens and access-token revocations serve no one."""
+    return await purge_expired(session, now=datetime.now(UTC))
+
+
 def main() -> None:
-    run(AuthSettings(), SUBSCRIPTIONS)
+    run(AuthSettings(), SUBSCRIPTIONS, housekeeping=[purge_expired_grants])
 
 
 if __name__ == "__main__":
