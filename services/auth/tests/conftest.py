@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -13,9 +14,12 @@ from fastapi import FastAPI
 
 from auth.db import users as users_db
 from auth.domain.secrets import hash_password
+from auth.domain.tokens import access_token_claims
 from auth.main import create_app
 from auth.settings import AuthSettings
+from auth.usecases.keys import SigningKey
 from servicekit.app import ServiceContext
+from servicekit.security import TokenVerifier
 from servicekit.testing.plugin import TestStack
 
 BASE_URL = "http://127.0.0.1:8000"
@@ -75,3 +79,44 @@ def make_user(kit: ServiceContext) -> MakeUser:
         return User(user_id, email, password)
 
     return make
+
+
+Mint = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def mint(auth_app: FastAPI, auth_settings: AuthSettings) -> AsyncIterator[Mint]:
+    """Install a verifier that trusts the app's key ring; yields a function minting access tokens."""
+    kit: ServiceContext = auth_app.state.kit
+    previous = kit.token_verifier
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=auth_app), base_url="http://auth.test")
+    kit.token_verifier = TokenVerifier(
+        jwks_url="http://auth.test/.well-known/jwks.json",
+        issuer=auth_settings.jwt_issuer,
+        audience="auth",
+        http_client=http,
+    )
+
+    async def make(
+        subject: uuid.UUID | str, *, roles: Iterable[str] = ("citizen",), auth_time: datetime | None = None
+    ) -> str:
+        key: SigningKey = await auth_app.state.keys.signing_key()
+        now = datetime.now(UTC)
+        claims = access_token_claims(
+            issuer=auth_settings.jwt_issuer,
+            subject=str(subject),
+            client_id="gorod-web",
+            audience=["gateway", "auth"],
+            scope="openid profile",
+            roles=roles,
+            issued_at=now,
+            ttl=600,
+            auth_time=auth_time or now,
+        )
+        return key.sign(claims, typ="at+jwt")
+
+    try:
+        yield make
+    finally:
+        kit.token_verifier = previous
+        await http.aclose()

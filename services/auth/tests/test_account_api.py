@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,12 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select, update
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from auth.db import users as users_db
 from auth.db.tables import (
@@ -43,67 +37,19 @@ from auth.db.tables import (
     users,
 )
 from auth.domain.secrets import new_token, token_hash
-from auth.domain.tokens import access_token_claims
 from auth.settings import AuthSettings
-from auth.usecases.keys import SigningKey
 from auth.usecases.sessions import start_session
 from servicekit.app import ServiceContext
-from servicekit.security import TokenVerifier
 from servicekit.tables import kit_tables
+
+from .conftest import Mint
 
 pytestmark = pytest.mark.integration
 
-JWKS_PATH = "/.well-known/jwks.json"
 SCHEMA = Path(__file__).resolve().parents[3] / "contracts" / "events" / "auth" / "user.erased.v1.json"
-Mint = Callable[..., Awaitable[str]]
 
 
 # --- fixtures and helpers ------------------------------------------------------------------------
-
-
-def _jwks_app(auth_app: FastAPI) -> Any:
-    if any(getattr(route, "path", None) == JWKS_PATH for route in auth_app.routes):
-        return auth_app
-
-    async def jwks(request: Request) -> JSONResponse:
-        return JSONResponse(await auth_app.state.keys.jwks())
-
-    return Starlette(routes=[Route(JWKS_PATH, jwks)])
-
-
-@pytest.fixture
-async def mint(auth_app: FastAPI, auth_settings: AuthSettings) -> AsyncIterator[Mint]:
-    """Install a verifier that trusts the app's key ring; yields a function minting access tokens."""
-    kit: ServiceContext = auth_app.state.kit
-    previous = kit.token_verifier
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=_jwks_app(auth_app)), base_url="http://auth.test")
-    kit.token_verifier = TokenVerifier(
-        jwks_url=f"http://auth.test{JWKS_PATH}", issuer=auth_settings.jwt_issuer, audience="auth", http_client=http
-    )
-
-    async def make(
-        subject: uuid.UUID | str, *, roles: Iterable[str] = ("citizen",), auth_time: datetime | None = None
-    ) -> str:
-        key: SigningKey = await auth_app.state.keys.signing_key()
-        now = datetime.now(UTC)
-        claims = access_token_claims(
-            issuer=auth_settings.jwt_issuer,
-            subject=str(subject),
-            client_id="gorod-web",
-            audience=["gateway", "auth"],
-            scope="openid profile",
-            roles=roles,
-            issued_at=now,
-            ttl=600,
-            auth_time=auth_time or now,
-        )
-        return key.sign(claims, typ="at+jwt")
-
-    try:
-        yield make
-    finally:
-        kit.token_verifier = previous
-        await http.aclose()
 
 
 def bearer(token: str) -> dict[str, str]:

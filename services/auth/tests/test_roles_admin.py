@@ -9,77 +9,24 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from auth.db import users as users_db
 from auth.db.tables import audit_log, user_roles
-from auth.domain.tokens import access_token_claims
-from auth.settings import AuthSettings
-from auth.usecases.keys import SigningKey
 from servicekit.app import ServiceContext
-from servicekit.security import TokenVerifier
 from servicekit.tables import kit_tables
+
+from .conftest import Mint
 
 pytestmark = pytest.mark.integration
 
-JWKS_PATH = "/.well-known/jwks.json"
 UPDATED_SCHEMA = Path(__file__).resolve().parents[3] / "contracts" / "events" / "auth" / "user.updated.v1.json"
-Mint = Callable[..., Awaitable[str]]
-
-
-def _jwks_app(auth_app: FastAPI) -> Any:
-    if any(getattr(route, "path", None) == JWKS_PATH for route in auth_app.routes):
-        return auth_app
-
-    async def jwks(request: Request) -> JSONResponse:
-        return JSONResponse(await auth_app.state.keys.jwks())
-
-    return Starlette(routes=[Route(JWKS_PATH, jwks)])
-
-
-@pytest.fixture
-async def mint(auth_app: FastAPI, auth_settings: AuthSettings) -> AsyncIterator[Mint]:
-    """Install a verifier that trusts the app's key ring; yields a function minting access tokens."""
-    kit: ServiceContext = auth_app.state.kit
-    previous = kit.token_verifier
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=_jwks_app(auth_app)), base_url="http://auth.test")
-    kit.token_verifier = TokenVerifier(
-        jwks_url=f"http://auth.test{JWKS_PATH}", issuer=auth_settings.jwt_issuer, audience="auth", http_client=http
-    )
-
-    async def make(subject: uuid.UUID | str, *, roles: Iterable[str] = ("citizen",)) -> str:
-        key: SigningKey = await auth_app.state.keys.signing_key()
-        now = datetime.now(UTC)
-        claims = access_token_claims(
-            issuer=auth_settings.jwt_issuer,
-            subject=str(subject),
-            client_id="gorod-web",
-            audience=["gateway", "auth"],
-            scope="openid profile",
-            roles=roles,
-            issued_at=now,
-            ttl=600,
-            auth_time=now,
-        )
-        return key.sign(claims, typ="at+jwt")
-
-    try:
-        yield make
-    finally:
-        kit.token_verifier = previous
-        await http.aclose()
 
 
 def bearer(token: str) -> dict[str, str]:
