@@ -326,3 +326,40 @@ async def test_the_worker_runs_housekeeping_jobs_in_their_own_transactions(
     finally:
         stop.set()
         await asyncio.wait_for(worker, timeout=15)
+
+
+async def test_stopping_lets_a_handler_under_way_commit_first(
+    clean_db: AsyncEngine,
+    kit_settings: ServiceSettings,
+    session_factory: async_sessionmaker[AsyncSession],
+    amqp: aio_pika.abc.AbstractConnection,
+    unique: str,
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    started = asyncio.Event()
+
+    async def slow(event: CloudEvent, uow: UnitOfWork) -> None:
+        started.set()
+        await asyncio.sleep(0.5)
+        await record_effect(event, uow)
+
+    runner = ConsumerRunner(
+        service_name=SCHEMA,
+        schema=SCHEMA,
+        amqp_url=kit_settings.amqp_url,
+        session_factory=session_factory,
+        subscriptions=[Subscription(f"{SCHEMA}.slow_{unique}", (key,), slow)],
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    await asyncio.wait_for(runner.ready.wait(), timeout=10)
+    event = new_event(key, {}, source=SCHEMA)
+    await _publish_raw(amqp, key, event.to_json_bytes())
+    await asyncio.wait_for(started.wait(), timeout=10)
+    stop.set()  # while the handler sleeps
+    await asyncio.wait_for(task, timeout=15)
+
+    assert await _effects(clean_db) == [event.id]
+    channel = await amqp.channel()
+    queue = await channel.declare_queue(f"{SCHEMA}.slow_{unique}", passive=True)
+    assert queue.declaration_result.message_count == 0, "acknowledged, not left for redelivery"

@@ -22,7 +22,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, DeliveryMode
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    DeliveryMode,
+)
 from asgi_correlation_id import correlation_id
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert
@@ -40,6 +46,7 @@ ATTEMPT_HEADER = "x-gorod-attempt"
 ERRORS_HEADER = "x-gorod-errors"
 ORIGINAL_ROUTING_KEY_HEADER = "x-gorod-original-routing-key"
 MAX_BACKOFF = 30.0
+DRAIN_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,10 @@ class ConsumerRunner:
         self._delivery_limit = delivery_limit
         self.ready = asyncio.Event()
         """Set once every queue is declared and consumed (tests and readiness wait on it)."""
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._consumers: list[tuple[AbstractQueue, str]] = []
 
     def topology(self, subscription: Subscription) -> QueueTopology:
         return QueueTopology(
@@ -106,6 +117,8 @@ class ConsumerRunner:
                 await asyncio.wait({stopped, dropped}, return_when=asyncio.FIRST_COMPLETED)
                 stopped.cancel()
                 dropped.cancel()
+                if stop.is_set():
+                    await self._drain()
             except Exception as error:
                 failures += 1
                 delay = min(MAX_BACKOFF, 0.2 * 2**failures)
@@ -120,18 +133,37 @@ class ConsumerRunner:
 
     async def _start(self, connection: AbstractConnection) -> None:
         publisher = await connection.channel(publisher_confirms=True)
+        self._consumers = []
         for subscription in self._subscriptions:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self._prefetch)
             topology = self.topology(subscription)
             queue = await declare_queue(channel, topology)
-            await queue.consume(self._callback(subscription, topology, publisher))
+            tag = await queue.consume(self._callback(subscription, topology, publisher))
+            self._consumers.append((queue, tag))
+
+    async def _drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
+        """On stop: take no new messages, and let the handlers under way commit and ack before closing.
+
+        What does not finish in time is left unacknowledged and will be redelivered: never lost."""
+        for queue, tag in self._consumers:
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout=timeout)
 
     def _callback(
         self, subscription: Subscription, topology: QueueTopology, publisher: AbstractChannel
     ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
-            await self._handle(subscription, topology, publisher, message)
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                await self._handle(subscription, topology, publisher, message)
+            finally:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.set()
 
         return on_message
 
