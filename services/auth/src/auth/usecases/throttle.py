@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,3 +131,19 @@ async def record_success(session: AsyncSession, keys: ThrottleKeys) -> None:
 async def clear_account(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Lift an account's lock, e.g. once its owner has proved themselves through a password-reset link."""
     await session.execute(delete(login_throttle).where(login_throttle.c.key == f"account:{user_id}"))
+
+
+STALE_AFTER = timedelta(days=1)
+"""Far beyond any window or lockout: such a row no longer changes any decision."""
+
+
+async def purge_stale(session: AsyncSession, now: datetime) -> int:
+    """Forget counters whose window and lockout are long over (a periodic job of the worker)."""
+    cutoff = now - STALE_AFTER
+    result = await session.execute(
+        delete(login_throttle).where(
+            login_throttle.c.window_started_at < cutoff,
+            or_(login_throttle.c.locked_until.is_(None), login_throttle.c.locked_until < cutoff),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
