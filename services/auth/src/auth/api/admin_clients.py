@@ -75,6 +75,8 @@ class ClientPatch(BaseModel):
 
 
 class ClientOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     client_id: str
     name: str
     kind: Kind
@@ -107,21 +109,7 @@ class SecretOut(BaseModel):
 
 
 def _out(client: Client) -> ClientOut:
-    return ClientOut(
-        client_id=client.client_id,
-        name=client.name,
-        kind=client.kind,  # type: ignore[arg-type]
-        confidential=client.confidential,
-        redirect_uris=list(client.redirect_uris),
-        post_logout_redirect_uris=list(client.post_logout_redirect_uris),
-        allowed_origins=list(client.allowed_origins),
-        grant_types=list(client.grant_types),
-        scopes=list(client.scopes),
-        audiences=list(client.audiences),
-        can_introspect=client.can_introspect,
-        created_at=client.created_at,
-        disabled_at=client.disabled_at,
-    )
+    return ClientOut.model_validate(client, from_attributes=True)
 
 
 def _actor(principal: Principal) -> uuid.UUID | None:
