@@ -11,19 +11,14 @@ import hmac
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Annotated, Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import Depends, FastAPI
 
@@ -39,99 +34,13 @@ from servicekit.security import (
     require_role,
     require_scope,
 )
+from servicekit.testing.tokens import JwksServer, SigningKey
 
 ISSUER = "http://auth.gorod.test"
 AUDIENCE = "problems"
-JWKS_PATH = "/.well-known/jwks.json"
 
 
-# --- the stand-in auth service ---------------------------------------------------------------------
-
-
-class JwksServer:
-    """A real HTTP server on 127.0.0.1 serving whatever key set the test publishes."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._keys: list[dict[str, Any]] = []
-        self._fetches = 0
-        self.status = 200
-        self.delay = 0.0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path != JWKS_PATH:
-                    self.send_error(404)
-                    return
-                with server._lock:
-                    server._fetches += 1
-                    body = json.dumps({"keys": server._keys}).encode()
-                    status, delay = server.status, server.delay
-                if delay:
-                    time.sleep(delay)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}{JWKS_PATH}"
-
-    @property
-    def fetches(self) -> int:
-        with self._lock:
-            return self._fetches
-
-    def publish(self, *jwks: dict[str, Any]) -> None:
-        with self._lock:
-            self._keys = list(jwks)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    kid: str
-    alg: str
-    private_key: Any
-
-    def jwk(self, **overrides: Any) -> dict[str, Any]:
-        public = jwt.get_algorithm_by_name(self.alg).to_jwk(self.private_key.public_key(), as_dict=True)
-        return {**public, "kid": self.kid, "alg": self.alg, "use": "sig", **overrides}
-
-    def public_pem(self) -> bytes:
-        return bytes(
-            self.private_key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-
-    def sign(
-        self,
-        payload: dict[str, Any],
-        *,
-        kid: str | None = None,
-        alg: str | None = None,
-        typ: str | None = "at+jwt",
-    ) -> str:
-        headers = {"kid": kid or self.kid, "typ": typ}
-        return jwt.encode(payload, self.private_key, algorithm=alg or self.alg, headers=headers)
+# --- keys ---------------------------------------------------------------------------------------
 
 
 def _rsa() -> rsa.RSAPrivateKey:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from servicekit import provision
+from servicekit.testing.tokens import JwksServer, SigningKey, TokenMinter
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class TestStack:
     amqp_url: str
     databases: dict[str, provision.ServiceDatabase]
     """By service name; ``kittest`` is a scratch role and schema for the kit's own tests."""
+    tokens: TokenMinter
+    """Mints access tokens that every service but auth accepts (auth signs with its own keys)."""
 
 
 TEST_PREFIX = "gorod_test_"
@@ -85,14 +88,22 @@ def gorod_stack(request: pytest.FixtureRequest) -> Iterator[TestStack]:
     dbs = provision.service_databases(admin_url, database, services, role_prefix=f"{database}_")
     _run(_sweep_abandoned_stacks(admin_url))
     _run(provision.provision(root, admin_url=admin_url, database=database, dbs=dbs, vhost=vhost))
+    jwks = JwksServer()
+    tokens = TokenMinter(jwks, SigningKey.generate_rsa("test-session"))
+    jwks.publish(tokens.key.jwk())
+    jwks.start()
     saved = dict(os.environ)
     for db in dbs:
         os.environ[f"{db.service.upper()}_DATABASE_URL"] = db.url
         os.environ[f"{db.service.upper()}_AMQP_URL"] = amqp_url
         os.environ[f"{db.service.upper()}_LOG_JSON"] = "false"
+    for service in {db.service for db in dbs} - {"auth"} | {"gateway"}:
+        os.environ[f"{service.upper()}_JWKS_URL"] = tokens.jwks_url
+        os.environ[f"{service.upper()}_JWT_ISSUER"] = tokens.issuer
     try:
-        yield TestStack(root, admin_url, database, vhost, amqp_url, {db.service: db for db in dbs})
+        yield TestStack(root, admin_url, database, vhost, amqp_url, {db.service: db for db in dbs}, tokens)
     finally:
+        jwks.stop()
         os.environ.clear()
         os.environ.update(saved)
         _run(provision.drop_database(admin_url, database, dbs))
