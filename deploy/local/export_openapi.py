@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,12 +24,13 @@ def openapi_document(name: str) -> str:
     return json.dumps(app.openapi(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    """Every app, or only those named on the command line (``export_openapi.py problems``)."""
     CONTRACTS.mkdir(parents=True, exist_ok=True)
-    for name in app_names():
+    for name in names or app_names():
         (CONTRACTS / f"{name}.json").write_text(openapi_document(name), encoding="utf-8")
         print(f"contracts/openapi/{name}.json")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
