@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 import aio_pika
 import pytest
@@ -17,6 +18,7 @@ from servicekit.broker import QueueTopology, declare_exchanges, declare_queue
 from servicekit.consumer import (
     ATTEMPT_HEADER,
     ERRORS_HEADER,
+    LANES,
     ORIGINAL_ROUTING_KEY_HEADER,
     ConsumerRunner,
     Handler,
@@ -30,7 +32,9 @@ from servicekit.uow import UnitOfWork
 
 from .conftest import SCHEMA, effects, relay_dies_before_marking_sent, widgets
 
-RunConsumer = Callable[[Handler, str], Awaitable[ConsumerRunner]]
+
+class RunConsumer(Protocol):
+    def __call__(self, handler: Handler, routing_key: str, *, lanes: int = ...) -> Awaitable[ConsumerRunner]: ...
 
 
 @pytest.fixture
@@ -41,7 +45,7 @@ async def run_consumer(
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
 
-    async def start(handler: Handler, routing_key: str) -> ConsumerRunner:
+    async def start(handler: Handler, routing_key: str, *, lanes: int = LANES) -> ConsumerRunner:
         runner = ConsumerRunner(
             service_name=SCHEMA,
             schema=SCHEMA,
@@ -51,6 +55,7 @@ async def run_consumer(
             prefetch=8,
             retry_delays=(0.05, 0.1),
             delivery_limit=3,
+            lanes=lanes,
         )
         tasks.append(asyncio.create_task(runner.run(stop)))
         await asyncio.wait_for(runner.ready.wait(), timeout=10)
@@ -363,3 +368,139 @@ async def test_stopping_lets_a_handler_under_way_commit_first(
     channel = await amqp.channel()
     queue = await channel.declare_queue(f"{SCHEMA}.slow_{unique}", passive=True)
     assert queue.declaration_result.message_count == 0, "acknowledged, not left for redelivery"
+
+
+# --- group commit ----------------------------------------------------------------------------------
+
+
+class Gate:
+    """Holds the first event in its handler until the test has queued the rest behind it.
+
+    With one lane, everything published meanwhile waits in the runner's buffer and is then taken as one group."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self._open = asyncio.Event()
+        self.first_arrived = asyncio.Event()
+        self.transactions: dict[uuid.UUID, int] = {}
+
+    async def __call__(self, event: CloudEvent, uow: UnitOfWork) -> None:
+        if not self.first_arrived.is_set():
+            self.first_arrived.set()
+            await self._open.wait()
+        txid = (await uow.session.execute(text("SELECT txid_current()"))).scalar_one()
+        await self._handler(event, uow)
+        self.transactions[event.id] = txid
+
+    def open(self) -> None:
+        self._open.set()
+
+
+async def _queue_behind_the_gate(
+    gate: Gate, amqp: aio_pika.abc.AbstractConnection, key: str, bodies: list[bytes], queue: str
+) -> None:
+    await _publish_raw(amqp, key, new_event(key, {"n": 0}, source=SCHEMA).to_json_bytes())
+    await asyncio.wait_for(gate.first_arrived.wait(), timeout=10)
+    for body in bodies:
+        await _publish_raw(amqp, key, body)
+    channel = await amqp.channel()
+    try:
+        # Published is not yet delivered: wait until the broker has handed every message to the consumer.
+        async with asyncio.timeout(10):
+            while (await channel.declare_queue(queue, passive=True)).declaration_result.message_count:
+                await asyncio.sleep(0.02)
+    finally:
+        await channel.close()
+    await asyncio.sleep(0.1)
+    gate.open()
+
+
+async def test_events_waiting_together_commit_in_one_transaction(
+    clean_db: AsyncEngine, run_consumer: RunConsumer, amqp: aio_pika.abc.AbstractConnection, unique: str
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    gate = Gate(record_effect)
+    await run_consumer(gate, key, lanes=1)
+    events = [new_event(key, {"n": i}, source=SCHEMA) for i in range(1, 7)]
+    await _queue_behind_the_gate(gate, amqp, key, [e.to_json_bytes() for e in events], f"{SCHEMA}.test_{unique}")
+
+    async def all_handled() -> bool:
+        return len(await _effects(clean_db)) == 7
+
+    await _eventually(all_handled)
+    assert len({gate.transactions[e.id] for e in events}) == 1, "the six waiting events share one commit"
+
+
+async def test_a_failing_event_in_a_group_is_retried_alone_and_the_rest_land_once(
+    clean_db: AsyncEngine, run_consumer: RunConsumer, amqp: aio_pika.abc.AbstractConnection, unique: str
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    calls: list[uuid.UUID] = []
+
+    async def fails_on_poison(event: CloudEvent, uow: UnitOfWork) -> None:
+        calls.append(event.id)
+        await record_effect(event, uow)
+        if event.data.get("poison"):
+            raise ValueError("this one cannot be handled")
+
+    gate = Gate(fails_on_poison)
+    await run_consumer(gate, key, lanes=1)
+    good = [new_event(key, {"n": i}, source=SCHEMA) for i in range(1, 5)]
+    poison = new_event(key, {"n": 99, "poison": True}, source=SCHEMA)
+    bodies = [e.to_json_bytes() for e in (good[0], good[1], poison, good[2], good[3])]
+    await _queue_behind_the_gate(gate, amqp, key, bodies, f"{SCHEMA}.test_{unique}")
+
+    [dead] = await _dead_letters(amqp, f"{SCHEMA}.test_{unique}", 1)
+    assert CloudEvent.model_validate_json(dead.body).id == poison.id
+    effects_now = await _effects(clean_db)
+    assert {e.id for e in good} <= set(effects_now)
+    assert poison.id not in effects_now, "the failing event's effect was rolled back every time"
+    assert len(effects_now) == 5, "the first event and the four good ones, each exactly once"
+    assert calls.count(poison.id) == 1 + 1 + 2, "in the group, alone after it, then two retries"
+
+
+async def test_the_same_event_twice_in_one_group_has_one_effect_and_both_copies_are_acked(
+    clean_db: AsyncEngine, run_consumer: RunConsumer, amqp: aio_pika.abc.AbstractConnection, unique: str
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    gate = Gate(record_effect)
+    await run_consumer(gate, key, lanes=1)
+    event = new_event(key, {"n": 1}, source=SCHEMA)
+    other = new_event(key, {"n": 2}, source=SCHEMA)
+    bodies = [b.to_json_bytes() for b in (event, other, event)]
+    await _queue_behind_the_gate(gate, amqp, key, bodies, f"{SCHEMA}.test_{unique}")
+
+    async def handled() -> bool:
+        return len(await _effects(clean_db)) >= 3
+
+    await _eventually(handled)
+    await asyncio.sleep(0.3)
+    effects_now = await _effects(clean_db)
+    assert effects_now.count(event.id) == 1
+    assert effects_now.count(other.id) == 1
+    channel = await amqp.channel()
+    try:
+        queue = await channel.declare_queue(f"{SCHEMA}.test_{unique}", passive=True)
+        assert queue.declaration_result.message_count == 0
+    finally:
+        await channel.close()
+
+
+async def test_a_malformed_message_in_a_group_is_dead_lettered_and_the_rest_commit(
+    clean_db: AsyncEngine, run_consumer: RunConsumer, amqp: aio_pika.abc.AbstractConnection, unique: str
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    gate = Gate(record_effect)
+    await run_consumer(gate, key, lanes=1)
+    events = [new_event(key, {"n": i}, source=SCHEMA) for i in range(1, 4)]
+    bodies = [events[0].to_json_bytes(), b"not json at all", events[1].to_json_bytes(), events[2].to_json_bytes()]
+    await _queue_behind_the_gate(gate, amqp, key, bodies, f"{SCHEMA}.test_{unique}")
+
+    [dead] = await _dead_letters(amqp, f"{SCHEMA}.test_{unique}", 1)
+    assert dead.body == b"not json at all"
+
+    async def handled() -> bool:
+        return len(await _effects(clean_db)) == 4
+
+    await _eventually(handled)
+    assert len({gate.transactions[e.id] for e in events}) == 1

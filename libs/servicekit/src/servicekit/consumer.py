@@ -7,7 +7,12 @@ queue, then returns), and after the last retry goes to ``<queue>.dlq`` with the 
 A consumer that dies mid-message leaves it unacknowledged: the broker redelivers it, and after the quorum
 queue's delivery limit dead-letters it too. Nothing is dropped silently.
 
-Handlers run concurrently up to the prefetch count, so they must not rely on the order of events.
+Group commit: the messages waiting in a queue's buffer are taken together by one of a few "lanes" and
+handled in ONE transaction (one multi-row inbox claim, every handler, one commit), then each is acknowledged.
+A commit per message costs several database round trips; under load that, not the handlers, is the limit.
+If any handler of a group raises, the group is rolled back and its messages are handled one by one, so only
+the failing one is retried or dead-lettered. Handlers therefore must not commit themselves, and must not rely
+on the order of events: lanes run concurrently, and a retried event comes back later.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ ERRORS_HEADER = "x-gorod-errors"
 ORIGINAL_ROUTING_KEY_HEADER = "x-gorod-original-routing-key"
 MAX_BACKOFF = 30.0
 DRAIN_TIMEOUT = 10.0
+LANES = 4
+"""Concurrent groups per queue: one lane commits while another runs its handlers."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class ConsumerRunner:
         prefetch: int = 32,
         retry_delays: tuple[float, ...] = (1.0, 10.0, 60.0, 300.0),
         delivery_limit: int = 10,
+        lanes: int = LANES,
     ) -> None:
         for subscription in subscriptions:
             if not subscription.queue.startswith(f"{service_name}."):
@@ -85,6 +93,8 @@ class ConsumerRunner:
         self._prefetch = prefetch
         self._retry_delays = retry_delays
         self._delivery_limit = delivery_limit
+        self._lanes = max(1, lanes)
+        self._lane_tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
         """Set once every queue is declared and consumed (tests and readiness wait on it)."""
         self._in_flight = 0
@@ -127,6 +137,7 @@ class ConsumerRunner:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
             finally:
                 self.ready.clear()
+                await self._stop_lanes()
                 if connection is not None and not connection.is_closed:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(connection.close(), timeout=5)
@@ -139,8 +150,21 @@ class ConsumerRunner:
             await channel.set_qos(prefetch_count=self._prefetch)
             topology = self.topology(subscription)
             queue = await declare_queue(channel, topology)
-            tag = await queue.consume(self._callback(subscription, topology, publisher))
+            buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+            for _ in range(self._lanes):
+                lane = self._lane(subscription, topology, publisher, buffer)
+                self._lane_tasks.append(asyncio.create_task(lane, name=f"consumer lane {subscription.queue}"))
+            tag = await queue.consume(self._callback(buffer))
             self._consumers.append((queue, tag))
+
+    async def _stop_lanes(self) -> None:
+        """Messages still buffered were never acked: the broker redelivers them on the next connection."""
+        tasks, self._lane_tasks = self._lane_tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._in_flight = 0
+        self._idle.set()
 
     async def _drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
         """On stop: take no new messages, and let the handlers under way commit and ack before closing.
@@ -153,19 +177,102 @@ class ConsumerRunner:
             await asyncio.wait_for(self._idle.wait(), timeout=timeout)
 
     def _callback(
-        self, subscription: Subscription, topology: QueueTopology, publisher: AbstractChannel
+        self, buffer: asyncio.Queue[AbstractIncomingMessage]
     ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
             self._in_flight += 1
             self._idle.clear()
-            try:
-                await self._handle(subscription, topology, publisher, message)
-            finally:
-                self._in_flight -= 1
-                if self._in_flight == 0:
-                    self._idle.set()
+            buffer.put_nowait(message)
 
         return on_message
+
+    def _done(self, count: int) -> None:
+        self._in_flight -= count
+        if self._in_flight <= 0:
+            self._in_flight = 0
+            self._idle.set()
+
+    async def _lane(
+        self,
+        subscription: Subscription,
+        topology: QueueTopology,
+        publisher: AbstractChannel,
+        buffer: asyncio.Queue[AbstractIncomingMessage],
+    ) -> None:
+        """Take whatever is waiting (at least one message, at most a prefetch's worth) and handle it as a group."""
+        while True:
+            group = [await buffer.get()]
+            while len(group) < self._prefetch and not buffer.empty():
+                group.append(buffer.get_nowait())
+            try:
+                if len(group) == 1:
+                    await self._handle(subscription, topology, publisher, group[0])
+                else:
+                    await self._handle_group(subscription, topology, publisher, group)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Acking or rerouting failed (the channel is going away): unacked messages come back by themselves.
+                log.exception("consumer lane of %s failed on a group of %d", subscription.queue, len(group))
+            finally:
+                self._done(len(group))
+
+    async def _handle_group(
+        self,
+        subscription: Subscription,
+        topology: QueueTopology,
+        publisher: AbstractChannel,
+        messages: list[AbstractIncomingMessage],
+    ) -> None:
+        parsed: list[tuple[AbstractIncomingMessage, CloudEvent]] = []
+        for message in messages:
+            try:
+                parsed.append((message, CloudEvent.model_validate_json(message.body)))
+            except ValidationError as error:
+                await self._reroute(topology, publisher, message, error, dead_letter=True)
+        if not parsed:
+            return
+        try:
+            await self._apply_group(subscription, parsed)
+        except Exception as error:
+            log.info(
+                "a group of %d events failed in %s (%r); handling them one by one",
+                len(parsed),
+                subscription.handler_name,
+                error,
+            )
+            for message, _ in parsed:
+                await self._handle(subscription, topology, publisher, message)
+            return
+        for message, _ in parsed:
+            await message.ack()
+
+    async def _apply_group(
+        self, subscription: Subscription, parsed: list[tuple[AbstractIncomingMessage, CloudEvent]]
+    ) -> None:
+        """One transaction: claim every event in the inbox at once, run the handler on those claimed, commit."""
+        unique = {event.id: (message, event) for message, event in reversed(parsed)}  # the first delivery wins
+        async with UnitOfWork(self._session_factory, self._schema) as uow:
+            inbox = uow.tables.inbox
+            claimed = await uow.session.execute(
+                insert(inbox)
+                .values(
+                    [
+                        {"event_id": event.id, "handler": subscription.handler_name, "event_type": event.type}
+                        for _, event in unique.values()
+                    ]
+                )
+                .on_conflict_do_nothing()
+                .returning(inbox.c.event_id)
+            )
+            fresh = {row[0] for row in claimed}
+            for message, event in unique.values():
+                if event.id not in fresh:
+                    log.info("event %s already handled by %s, skipped", event.id, subscription.handler_name)
+                    continue
+                _enter_trace_context(message)
+                await subscription.handler(event, uow)
+            await uow.commit()
 
     async def _handle(
         self,
@@ -175,8 +282,7 @@ class ConsumerRunner:
         message: AbstractIncomingMessage,
     ) -> None:
         headers = message.headers or {}
-        correlation_id.set(_header_str(headers.get(REQUEST_ID_HEADER)))
-        traceparent_var.set(valid_traceparent(_header_str(headers.get(TRACEPARENT_HEADER))))
+        _enter_trace_context(message)
         try:
             event = CloudEvent.model_validate_json(message.body)
         except ValidationError as error:
@@ -260,6 +366,13 @@ class ConsumerRunner:
                 await message.nack(requeue=True)
             return
         await message.ack()
+
+
+def _enter_trace_context(message: AbstractIncomingMessage) -> None:
+    """The request id and traceparent the event was published under, for the logs of its handling."""
+    headers = message.headers or {}
+    correlation_id.set(_header_str(headers.get(REQUEST_ID_HEADER)))
+    traceparent_var.set(valid_traceparent(_header_str(headers.get(TRACEPARENT_HEADER))))
 
 
 def _header_str(value: object) -> str | None:
