@@ -504,3 +504,22 @@ async def test_a_malformed_message_in_a_group_is_dead_lettered_and_the_rest_comm
 
     await _eventually(handled)
     assert len({gate.transactions[e.id] for e in events}) == 1
+
+
+async def test_a_handler_that_commits_on_its_own_is_refused_and_its_event_not_lost(
+    clean_db: AsyncEngine, run_consumer: RunConsumer, amqp: aio_pika.abc.AbstractConnection, unique: str
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+
+    async def commits(event: CloudEvent, uow: UnitOfWork) -> None:
+        await record_effect(event, uow)
+        await uow.commit()
+
+    await run_consumer(commits, key)
+    event = new_event(key, {"n": 1}, source=SCHEMA)
+    await _publish_raw(amqp, key, event.to_json_bytes())
+
+    [dead] = await _dead_letters(amqp, f"{SCHEMA}.test_{unique}", 1)
+    assert CloudEvent.model_validate_json(dead.body).id == event.id
+    assert "must not commit" in json.loads(dead.headers[ERRORS_HEADER][0])["error"]  # type: ignore[index]
+    assert await _effects(clean_db) == []

@@ -56,6 +56,19 @@ LANES = 4
 """Concurrent groups per queue: one lane commits while another runs its handlers."""
 
 
+class HandlerUnitOfWork(UnitOfWork):
+    """The unit of work a handler gets: the runner commits it, with the inbox claims of its whole group.
+
+    A handler that committed on its own would commit the claims of events not yet handled; if a later one
+    then failed, the retry would find them claimed and skip them: lost. So it may not."""
+
+    async def commit(self) -> None:
+        raise RuntimeError("an event handler must not commit: the consumer runner commits after it returns")
+
+    async def commit_group(self) -> None:
+        await super().commit()
+
+
 @dataclass(frozen=True)
 class Subscription:
     """``queue`` is ``<consumer service>.<purpose>``; ``routing_keys`` may use topic wildcards."""
@@ -252,7 +265,7 @@ class ConsumerRunner:
     ) -> None:
         """One transaction: claim every event in the inbox at once, run the handler on those claimed, commit."""
         unique = {event.id: (message, event) for message, event in reversed(parsed)}  # the first delivery wins
-        async with UnitOfWork(self._session_factory, self._schema) as uow:
+        async with HandlerUnitOfWork(self._session_factory, self._schema) as uow:
             inbox = uow.tables.inbox
             claimed = await uow.session.execute(
                 insert(inbox)
@@ -272,7 +285,7 @@ class ConsumerRunner:
                     continue
                 _enter_trace_context(message)
                 await subscription.handler(event, uow)
-            await uow.commit()
+            await uow.commit_group()
 
     async def _handle(
         self,
@@ -310,7 +323,7 @@ class ConsumerRunner:
 
     async def _apply(self, subscription: Subscription, event: CloudEvent) -> bool:
         """Run the handler with the inbox claim in one transaction; False for a duplicate."""
-        async with UnitOfWork(self._session_factory, self._schema) as uow:
+        async with HandlerUnitOfWork(self._session_factory, self._schema) as uow:
             inbox = uow.tables.inbox
             claimed = await uow.session.execute(
                 insert(inbox)
@@ -321,7 +334,7 @@ class ConsumerRunner:
             if claimed.first() is None:
                 return False
             await subscription.handler(event, uow)
-            await uow.commit()
+            await uow.commit_group()
         return True
 
     async def _reroute(

@@ -24,7 +24,7 @@ class UnitOfWork:
         self._session_factory = session_factory
         self.tables: KitTables = kit_tables(schema)
         self._session: AsyncSession | None = None
-        self._pending: list[CloudEvent] = []
+        self._pending: list[tuple[CloudEvent, dict[str, str]]] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -54,12 +54,14 @@ class UnitOfWork:
             self._pending = []
 
     def record(self, event: CloudEvent) -> None:
-        """Publish ``event`` if, and only if, this unit of work commits."""
-        self._pending.append(event)
+        """Publish ``event`` if, and only if, this unit of work commits.
+
+        It carries the request id and traceparent current now: a consumer's group commit handles several
+        events, each under its own trace, in one unit of work."""
+        self._pending.append((event, current_trace_headers()))
 
     async def commit(self) -> None:
         if self._pending:
-            headers = current_trace_headers()
             await self.session.execute(
                 insert(self.tables.outbox),
                 [
@@ -69,7 +71,7 @@ class UnitOfWork:
                         "body": event.model_dump(mode="json"),
                         "headers": headers,
                     }
-                    for event in self._pending
+                    for event, headers in self._pending
                 ],
             )
             self._pending = []
