@@ -59,6 +59,7 @@ from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
 from servicekit.tables import kit_tables
 from servicekit.uow import UnitOfWork
+from servicekit.worker import event_loop_factory
 
 SERVICE = "bench"
 """Service name, schema, CloudEvents source and first part of every routing key."""
@@ -296,19 +297,11 @@ class Pipeline:
 # ----------------------------------------------------------------------------------------------- producer
 
 
-def _uvloop_factory() -> Any:
-    try:
-        import uvloop  # optional: uvicorn[standard] brings it
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 def producer_process(database_url: str, rate: float, seconds: float, pipe: Connection) -> None:
     """Entry point of the producer process (an API process, in real life)."""
     try:
         # An API process runs under uvicorn, which picks uvloop when it is installed (uvicorn[standard]).
-        with asyncio.Runner(loop_factory=_uvloop_factory()) as runner:
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
             pipe.send(runner.run(_produce(database_url, rate, seconds, pipe)))
     except BaseException as error:
         pipe.send({"error": repr(error)})
@@ -586,7 +579,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--raw-window", type=int, default=256, help="raw publisher: confirms in flight (256)")
     what_if = parser.add_argument_group("what-ifs (not how the services run today)")
     what_if.add_argument("--no-pre-ping", action="store_true", help="worker engine without pool_pre_ping")
-    what_if.add_argument("--uvloop", action="store_true", help="run this (worker) process on uvloop")
+    what_if.add_argument("--no-uvloop", action="store_true", help="run this (worker) process on asyncio's own loop")
     return parser.parse_args(argv)
 
 
@@ -601,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = ServiceSettings(
         service_name=SERVICE, db_schema=SERVICE, database_url=dbs[0].url, amqp_url=amqp_url, log_json=False
     )
-    what_ifs = [name for name, on in (("no pre-ping", args.no_pre_ping), ("uvloop", args.uvloop)) if on]
+    what_ifs = [name for name, on in (("no pre-ping", args.no_pre_ping), ("no uvloop", args.no_uvloop)) if on]
     print(
         f"events benchmark: N={args.events}, prefetch={args.prefetch}, relay batch={args.batch_size}, "
         f"worker pool {args.pool_size}+{args.pool_size}, latency at {args.rate:g}/s for {args.seconds:g} s"
@@ -615,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(provision.create_database(admin_url, database, dbs))
         provision.ensure_vhost(vhost)
-        with asyncio.Runner(loop_factory=_uvloop_factory() if args.uvloop else None) as runner:
+        with asyncio.Runner(loop_factory=None if args.no_uvloop else event_loop_factory()) as runner:
             results = runner.run(bench(args, settings))
     finally:
         asyncio.run(provision.drop_database(admin_url, database, dbs))
