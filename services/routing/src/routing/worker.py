@@ -1,12 +1,35 @@
-"""The routing service's background process: ``python -m routing.worker``."""
+"""The routing service's background process: ``python -m routing.worker``.
+
+Besides the kit's outbox relay and consumers it runs the deadline timer every ``ROUTING_TIMER_INTERVAL``
+seconds (and the e-mail channel's jobs, when that package provides them)."""
+
+import asyncio
 
 from routing.events.consumed import SUBSCRIPTIONS
 from routing.settings import RoutingSettings
-from servicekit.worker import main as run
+from routing.usecases.timer import deadline_job
+from servicekit.logs import configure_logging
+from servicekit.worker import HousekeepingJob, run_worker
+
+
+def housekeeping_jobs() -> list[HousekeepingJob]:
+    jobs: list[HousekeepingJob] = [deadline_job()]
+    try:
+        from routing.usecases import email_channel  # the e-mail channel (its own package), when present
+    except ImportError:
+        return jobs
+    jobs.extend(getattr(email_channel, "HOUSEKEEPING", []))
+    return jobs
 
 
 def main() -> None:
-    run(RoutingSettings(), SUBSCRIPTIONS)
+    settings = RoutingSettings()
+    configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
+    asyncio.run(
+        run_worker(
+            settings, SUBSCRIPTIONS, housekeeping=housekeeping_jobs(), housekeeping_interval=settings.timer_interval
+        )
+    )
 
 
 if __name__ == "__main__":

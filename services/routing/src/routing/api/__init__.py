@@ -2,4 +2,13 @@
 
 from fastapi import APIRouter
 
-routers: list[APIRouter] = []
+from routing.api import admin, cabinet, public
+
+routers: list[APIRouter] = [public.router, cabinet.router, admin.router]
+
+try:  # the e-mail channel's endpoints (its own module), when present
+    from routing.api import inbound_mail
+except ImportError:  # pragma: no cover
+    pass
+else:
+    routers.append(inbound_mail.router)
