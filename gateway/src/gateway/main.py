@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +13,15 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from gateway.audit import AuditLog
+from gateway.cors import CorsPolicy
+from gateway.docs import router as docs_router
 from gateway.health import router as health_router
+from gateway.open311.api import router as open311_router
+from gateway.open311.upstream import Upstream
+from gateway.proxy import EdgeState, ProxyMiddleware
+from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.routes import RouteTable, default_routes
 from gateway.settings import GatewaySettings
 from servicekit.http.problems import install_problem_handlers
 from servicekit.logs import TraceparentMiddleware, configure_logging
@@ -25,24 +35,61 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One shared client for every upstream call: explicit timeouts and connection limits.
         async with httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, connect=2.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            timeout=httpx.Timeout(settings.upstream_timeout, connect=settings.connect_timeout, pool=2.0),
+            limits=httpx.Limits(
+                max_connections=settings.max_connections,
+                max_keepalive_connections=settings.max_keepalive_connections,
+            ),
+            follow_redirects=False,
         ) as client:
             app.state.http = client
-            yield
+            limiter: RateLimiter | None = None
+            if settings.rate_limit_enabled:
+                limiter = (
+                    RedisRateLimiter(settings.redis_url, settings.redis_prefix)
+                    if settings.redis_url
+                    else MemoryRateLimiter()
+                )
+            cors = CorsPolicy(max_age=settings.cors_max_age)
+            audit = AuditLog(settings.audit_log_path)
+            state = EdgeState(settings, RouteTable(default_routes()), client, limiter, cors, audit, {})
+            app.state.edge = state
+            app.state.open311 = Upstream(settings, client)
+            refresher = asyncio.create_task(cors.keep_fresh(client, settings.auth_url, settings.cors_refresh_interval))
+            try:
+                yield
+            finally:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
+                if limiter is not None:
+                    await limiter.aclose()
+                audit.close()
+                app.state.edge = None
 
     app = FastAPI(
         title="Gorod gateway",
-        description="The single entry point of Gorod: public API, admin API, Open311 GeoReport v2.",
+        description=(
+            "The single entry point of Gorod: proxies the public API (/api/v1), the admin API (/admin/v1) and "
+            "auth's OAuth endpoints and pages to the services; serves Open311 GeoReport v2 (/open311/v2), the "
+            "merged OpenAPI documents and the platform's health."
+        ),
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.state.edge = None
+    app.state.open311 = None
     install_problem_handlers(app)
+    app.add_middleware(ProxyMiddleware, state_of=lambda: app.state.edge)
     app.add_middleware(TraceparentMiddleware)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health.*"]).instrument(app).expose(
         app, endpoint="/metrics", include_in_schema=False
     )
     app.include_router(health_router)
+    app.include_router(docs_router)
+    app.include_router(open311_router)
     return app

@@ -3,7 +3,7 @@ account API, and the operators' admin API."""
 
 from fastapi import APIRouter
 
-from auth.api import account, admin_clients, admin_roles, federation, oauth, pages
+from auth.api import account, admin_clients, admin_roles, federation, oauth, origins, pages
 
 routers: list[APIRouter] = [
     oauth.router,
@@ -12,4 +12,5 @@ routers: list[APIRouter] = [
     account.router,
     admin_roles.router,
     admin_clients.router,
+    origins.router,
 ]
