@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 import httpx
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
@@ -19,7 +20,7 @@ from gateway.docs import router as docs_router
 from gateway.health import router as health_router
 from gateway.open311.api import router as open311_router
 from gateway.open311.upstream import Upstream
-from gateway.proxy import EdgeState, ProxyMiddleware
+from gateway.proxy import EdgeState, ProxyMetrics, ProxyMiddleware
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.routes import RouteTable, default_routes
 from gateway.settings import GatewaySettings
@@ -34,14 +35,26 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One shared client for every upstream call: explicit timeouts and connection limits.
-        async with httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.upstream_timeout, connect=settings.connect_timeout, pool=2.0),
-            limits=httpx.Limits(
-                max_connections=settings.max_connections,
-                max_keepalive_connections=settings.max_keepalive_connections,
-            ),
-            follow_redirects=False,
-        ) as client:
+        async with (
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(settings.upstream_timeout, connect=settings.connect_timeout, pool=2.0),
+                limits=httpx.Limits(
+                    max_connections=settings.max_connections,
+                    max_keepalive_connections=settings.max_keepalive_connections,
+                ),
+                follow_redirects=False,
+            ) as client,
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=settings.max_connections, limit_per_host=settings.max_connections, keepalive_timeout=30
+                ),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=settings.connect_timeout, sock_read=settings.upstream_timeout
+                ),
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # a proxy keeps no cookies of its own
+            ) as upstream,
+        ):
             app.state.http = client
             limiter: RateLimiter | None = None
             if settings.rate_limit_enabled:
@@ -52,7 +65,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 )
             cors = CorsPolicy(max_age=settings.cors_max_age)
             audit = AuditLog(settings.audit_log_path)
-            state = EdgeState(settings, RouteTable(default_routes()), client, limiter, cors, audit, {})
+            state = EdgeState(settings, RouteTable(default_routes()), client, upstream, limiter, cors, audit, {})
             app.state.edge = state
             app.state.open311 = Upstream(settings, client)
             refresher = asyncio.create_task(cors.keep_fresh(client, settings.auth_url, settings.cors_refresh_interval))
@@ -83,12 +96,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.edge = None
     app.state.open311 = None
     install_problem_handlers(app)
-    app.add_middleware(ProxyMiddleware, state_of=lambda: app.state.edge)
-    app.add_middleware(TraceparentMiddleware)
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health.*"]).instrument(app).expose(
+    # Outermost first: request id, traceparent, the proxy (its own metrics), then the instrumentation of the
+    # gateway's own routes (health, Open311, docs).
+    registry = CollectorRegistry()
+    Instrumentator(registry=registry, excluded_handlers=["/metrics", "/health.*"]).instrument(app).expose(
         app, endpoint="/metrics", include_in_schema=False
     )
+    app.add_middleware(ProxyMiddleware, state_of=lambda: app.state.edge, metrics=ProxyMetrics(registry))
+    app.add_middleware(TraceparentMiddleware)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     app.include_router(health_router)
     app.include_router(docs_router)
     app.include_router(open311_router)

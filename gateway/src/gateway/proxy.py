@@ -17,9 +17,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
 import redis
 from asgi_correlation_id import correlation_id
+from multidict import CIMultiDict
+from prometheus_client import CollectorRegistry, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.audit import AuditLog
@@ -105,6 +108,14 @@ class BodyTooLarge(Exception):
     pass
 
 
+class ClientWentAway(aiohttp.ClientError):
+    """The client disconnected while its body was being sent on."""
+
+
+# aiohttp adds these when absent; a proxy passes on what the client sent and nothing else.
+AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+
+
 @dataclass
 class EdgeState:
     """The long-lived parts the proxy needs; built in the app's lifespan."""
@@ -112,6 +123,10 @@ class EdgeState:
     settings: GatewaySettings
     routes: RouteTable
     client: httpx.AsyncClient
+    """For the gateway's own calls (JWKS, health, Open311, CORS origins)."""
+    upstream: aiohttp.ClientSession
+    """For proxied requests, the hot path: httpcore's pool costs O(connections) per request (encode/httpcore#1035),
+    which cut the gateway to a tenth of the direct throughput under 32 concurrent clients."""
     limiter: RateLimiter | None
     cors: CorsPolicy
     audit: AuditLog
@@ -183,10 +198,31 @@ def has_dot_segment(path: str) -> bool:
     return any(segment in {".", ".."} for segment in path.split("/"))
 
 
+class ProxyMetrics:
+    """Duration of proxied requests by service, method and status, on the gateway's /metrics.
+
+    Proxied requests skip the generic instrumentation: it looks each path up among the gateway's own routes,
+    which cost a third of the gateway's CPU per proxied request and finds nothing."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._duration = Histogram(
+            "gateway_proxied_request_duration_seconds",
+            "Time from the request's arrival to the end of its answer, for requests proxied to a service.",
+            ("service", "method", "status"),
+            registry=registry,
+        )
+
+    def observe(self, service: str, method: str, status: int, seconds: float) -> None:
+        self._duration.labels(service, method, str(status)).observe(seconds)
+
+
 class ProxyMiddleware:
-    def __init__(self, app: ASGIApp, state_of: Callable[[], EdgeState | None]) -> None:
+    def __init__(
+        self, app: ASGIApp, state_of: Callable[[], EdgeState | None], metrics: ProxyMetrics | None = None
+    ) -> None:
         self.app = app
         self._state_of = state_of
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -215,7 +251,15 @@ class ProxyMiddleware:
                     return
             await self.app(scope, receive, send)
             return
-        await self._proxy(state, route, scope, receive, send)
+        if self._metrics is None:
+            await self._proxy(state, route, scope, receive, send)
+            return
+        status = [0]
+        started = time.perf_counter()
+        try:
+            await self._proxy(state, route, scope, receive, _capturing_status(send, status))
+        finally:
+            self._metrics.observe(route.service, scope["method"], status[0], time.perf_counter() - started)
 
     async def _proxy(self, state: EdgeState, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
         settings = state.settings
@@ -316,45 +360,49 @@ class ProxyMiddleware:
             url += "?" + scope["query_string"].decode("latin-1")
         too_large = [False]
         content = _body(receive, limit, too_large) if has_body else None
-        request = state.client.build_request(scope["method"], url, headers=headers, content=content)
         try:
-            upstream = await state.client.send(request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            async with state.upstream.request(
+                scope["method"],
+                url,
+                headers=CIMultiDict((name.decode("latin-1"), value.decode("latin-1")) for name, value in headers),
+                data=content,
+                allow_redirects=False,
+                auto_decompress=False,
+                skip_auto_headers=AUTO_HEADERS,
+            ) as upstream:
+                await _relay_response(upstream, send)
+        except BodyTooLarge:
+            raise Refused(413, DETAIL_TOO_LARGE.format(limit=limit)) from None
+        except aiohttp.ClientConnectorError:
             raise Refused(503, DETAIL_DOWN.format(service=route.service), {"Retry-After": "5"}) from None
-        except httpx.TimeoutException:
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             if too_large[0]:
                 raise Refused(413, DETAIL_TOO_LARGE.format(limit=limit)) from None
             raise Refused(504, DETAIL_SLOW.format(service=route.service)) from None
-        except BodyTooLarge:
-            raise Refused(413, DETAIL_TOO_LARGE.format(limit=limit)) from None
-        except httpx.HTTPError as error:
+        except aiohttp.ClientError as error:
             if too_large[0]:
                 raise Refused(413, DETAIL_TOO_LARGE.format(limit=limit)) from None
             log.warning("upstream %s failed: %s", route.service, type(error).__name__)
             raise Refused(502, DETAIL_BAD_UPSTREAM.format(service=route.service)) from None
-        try:
-            await _relay_response(upstream, send)
-        finally:
-            await upstream.aclose()
 
 
-async def _relay_response(upstream: httpx.Response, send: Send) -> None:
+async def _relay_response(upstream: aiohttp.ClientResponse, send: Send) -> None:
     named_by_connection = {
         token.strip().lower().encode() for token in upstream.headers.get("connection", "").split(",") if token.strip()
     }
     headers = [
         (name, value)
-        for raw_name, value in upstream.headers.raw
+        for raw_name, value in upstream.raw_headers
         if (name := raw_name.lower()) not in HOP_BY_HOP
         and name not in named_by_connection
         and name not in OWN_RESPONSE_HEADERS
     ]
-    await send({"type": "http.response.start", "status": upstream.status_code, "headers": headers})
+    await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
     try:
-        async for chunk in upstream.aiter_raw():
+        async for chunk in upstream.content.iter_any():
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    except httpx.HTTPError as error:  # the status line is gone: all we can do is cut the body short
+    except (aiohttp.ClientError, TimeoutError) as error:  # the status line is gone: all we can do is cut it short
         log.warning("upstream body broke off: %s", type(error).__name__)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -364,7 +412,7 @@ async def _body(receive: Receive, limit: int, too_large: list[bool]) -> AsyncIte
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise BodyTooLarge() if total > limit else httpx.ReadError("client went away")
+            raise BodyTooLarge() if total > limit else ClientWentAway()
         chunk = message.get("body", b"")
         total += len(chunk)
         if total > limit:

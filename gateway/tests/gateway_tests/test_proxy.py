@@ -189,3 +189,21 @@ def test_a_body_over_the_limit_is_refused_with_413(start_gateway: GatewayFactory
         assert upload.status_code == 200  # multipart: the upload limit applies
         fits = httpx.post(f"{gateway}/api/v1/problems/echo", content=b"x" * 1000)
         assert fits.status_code == 200
+
+
+def test_proxied_requests_are_counted_on_the_gateways_metrics_by_service_and_status(gateway: str) -> None:
+    def count(text: str, status: str) -> float:
+        pattern = re.compile(
+            r'^gateway_proxied_request_duration_seconds_count\{method="GET",service="problems",status="'
+            + status
+            + r'"\} (\S+)$',
+            re.M,
+        )
+        found = pattern.search(text)
+        return float(found.group(1)) if found else 0.0
+
+    before = httpx.get(f"{gateway}/metrics").text
+    for _ in range(3):
+        assert httpx.get(f"{gateway}/api/v1/problems/ping").status_code == 200
+    after = httpx.get(f"{gateway}/metrics").text
+    assert count(after, "200") - count(before, "200") == 3
