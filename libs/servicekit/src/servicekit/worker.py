@@ -24,6 +24,8 @@ HOUSEKEEPING_INTERVAL = 3600.0
 
 HousekeepingJob = Callable[[AsyncSession], Awaitable[int]]
 """A periodic clean-up inside one transaction; returns how many rows it removed (for the log)."""
+BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
+"""A long-running loop of the service's own (an e-mail sender, a projector) that returns once the event is set."""
 
 
 async def run_worker(
@@ -33,9 +35,11 @@ async def run_worker(
     housekeeping: Sequence[HousekeepingJob] = (),
     stop: asyncio.Event | None = None,
     housekeeping_interval: float = HOUSEKEEPING_INTERVAL,
+    background: Sequence[BackgroundTask] = (),
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop``): relay the outbox, consume events, run the clean-ups
-    (expired idempotency keys, and the service's own ``housekeeping`` jobs) every interval."""
+    (expired idempotency keys, and the service's own ``housekeeping`` jobs) every interval, and the service's
+    ``background`` loops beside them."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -56,7 +60,11 @@ async def run_worker(
         return await idempotency.purge_expired(session, tables)
 
     cleanups = [purge_idempotency_keys, *housekeeping]
-    jobs = [relay.run(stop), _housekeeping(cleanups, session_factory, stop, housekeeping_interval)]
+    jobs = [
+        relay.run(stop),
+        _housekeeping(cleanups, session_factory, stop, housekeeping_interval),
+        *(task(stop) for task in background),
+    ]
     if subscriptions:
         consumers = ConsumerRunner(
             service_name=settings.service_name,
@@ -103,12 +111,24 @@ def main(
     settings: ServiceSettings,
     subscriptions: Sequence[Subscription],
     housekeeping: Sequence[HousekeepingJob] = (),
+    *,
+    housekeeping_interval: float = HOUSEKEEPING_INTERVAL,
+    background: Sequence[BackgroundTask] = (),
 ) -> None:
+    """The entry point of a service's ``worker.py``: logging, then :func:`run_worker` until SIGTERM."""
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
     # The worker's event loop is its hot path (relay confirms, deliveries, asyncpg): uvloop, as uvicorn uses for
     # the API processes, takes a fifth or so off its CPU per event (bench/events.py --no-uvloop shows it).
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(run_worker(settings, subscriptions, housekeeping=housekeeping))
+        runner.run(
+            run_worker(
+                settings,
+                subscriptions,
+                housekeeping=housekeeping,
+                housekeeping_interval=housekeeping_interval,
+                background=background,
+            )
+        )
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -3,13 +3,11 @@
 Besides the kit's outbox relay and consumers it runs the deadline timer every ``ROUTING_TIMER_INTERVAL``
 seconds (and the e-mail channel's jobs, when that package provides them)."""
 
-import asyncio
-
 from routing.events.consumed import SUBSCRIPTIONS
 from routing.settings import RoutingSettings
 from routing.usecases.timer import deadline_job
-from servicekit.logs import configure_logging
-from servicekit.worker import HousekeepingJob, run_worker
+from servicekit import worker
+from servicekit.worker import HousekeepingJob
 
 
 def housekeeping_jobs() -> list[HousekeepingJob]:
@@ -24,12 +22,7 @@ def housekeeping_jobs() -> list[HousekeepingJob]:
 
 def main() -> None:
     settings = RoutingSettings()
-    configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
-    asyncio.run(
-        run_worker(
-            settings, SUBSCRIPTIONS, housekeeping=housekeeping_jobs(), housekeeping_interval=settings.timer_interval
-        )
-    )
+    worker.main(settings, SUBSCRIPTIONS, housekeeping_jobs(), housekeeping_interval=settings.timer_interval)
 
 
 if __name__ == "__main__":
