@@ -4,11 +4,19 @@ from fastapi import FastAPI
 
 from problems.api import routers
 from problems.settings import ProblemsSettings
-from servicekit.app import create_service_app
+from problems.storage import S3Storage, create_storage
+from servicekit.app import ServiceContext, create_service_app
 
 
 def create_app(settings: ProblemsSettings | None = None) -> FastAPI:
     settings = settings or ProblemsSettings()
+
+    async def on_startup(app: FastAPI, kit: ServiceContext) -> None:
+        storage = create_storage(settings)
+        if isinstance(storage, S3Storage) and settings.s3_create_bucket:
+            await storage.ensure_bucket()
+        app.state.photo_storage = storage
+
     return create_service_app(
         settings,
         title="Gorod problems",
@@ -16,4 +24,5 @@ def create_app(settings: ProblemsSettings | None = None) -> FastAPI:
             "The city problem map: reports with photos and place, supports, comments, subscriptions, moderation."
         ),
         routers=routers,
+        on_startup=on_startup,
     )

@@ -1,0 +1,393 @@
+"""Read queries of the problem map and the problem lists (no writes here).
+
+Visibility, everywhere: anyone sees public statuses of non-private problems; the author also sees their own
+problems in any status; moderators and operators see everything. The public predicate is written exactly as the
+partial indexes' (migration 0003), so the planner can use them for the common anonymous reads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geography
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Integer,
+    Text,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
+
+from problems.db.subscription_tables import PUBLIC_PROBLEM, degrees_reach, map_cells
+from problems.db.tables import applicants, categories, maps, photos, problems
+from problems.domain.clusters import PUBLIC_STATUSES, BBox, CellRange, Cluster, cell_size
+from problems.domain.statuses import STATUS_NAMES
+
+p = problems
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads: ``user_id`` None for an anonymous reader; ``privileged`` for moderators and operators."""
+
+    user_id: uuid.UUID | None = None
+    privileged: bool = False
+
+
+@dataclass
+class Filters:
+    map_id: uuid.UUID | None = None
+    category_ids: list[uuid.UUID] | None = None
+    statuses: list[str] | None = None
+    """None: the public statuses (plus, for the author and the privileged, nothing more unless asked)."""
+    reported_from: datetime | None = None
+    reported_to: datetime | None = None
+    territory_id: uuid.UUID | None = None
+    q: str | None = None
+    bbox: BBox | None = None
+    author_id: uuid.UUID | None = None
+    near: tuple[float, float] | None = None
+    radius_m: int = 1000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class UnknownCode(LookupError):
+    """A map or category code that does not exist (the message names the field)."""
+
+
+async def resolve_map(session: AsyncSession, code: str) -> uuid.UUID:
+    map_id = (await session.execute(select(maps.c.id).where(maps.c.code == code))).scalar_one_or_none()
+    if map_id is None:
+        raise UnknownCode("map")
+    return uuid.UUID(str(map_id))
+
+
+async def resolve_category(session: AsyncSession, code: str) -> list[uuid.UUID]:
+    """The category and all its descendants (a filter on «ЖКХ» includes its subcategories)."""
+    tree = select(categories.c.id).where(categories.c.code == code).cte("tree", recursive=True)
+    tree = tree.union_all(select(categories.c.id).where(categories.c.parent_id == tree.c.id))
+    ids = list((await session.execute(select(tree.c.id))).scalars())
+    if not ids:
+        raise UnknownCode("category")
+    return ids
+
+
+def _envelope(box: BBox) -> ColumnElement[Any]:
+    return func.ST_MakeEnvelope(box.min_lon, box.min_lat, box.max_lon, box.max_lat, 4326)
+
+
+def _in_bbox(bbox: BBox) -> ColumnElement[bool]:
+    return or_(*[p.c.point.op("&&")(_envelope(part)) for part in bbox.parts()])
+
+
+def _visible(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.privileged:
+        return true()
+    if viewer.user_id is None:
+        return PUBLIC_PROBLEM  # type: ignore[return-value]
+    return or_(PUBLIC_PROBLEM, p.c.author_id == viewer.user_id)
+
+
+def _where(filters: Filters, viewer: Viewer) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [_visible(viewer)]
+    if filters.statuses is not None:
+        where.append(p.c.status.in_(filters.statuses))
+    if filters.map_id is not None:
+        where.append(p.c.map_id == filters.map_id)
+    if filters.category_ids is not None:
+        where.append(p.c.category_id.in_(filters.category_ids))
+    if filters.reported_from is not None:
+        where.append(p.c.reported_at >= filters.reported_from)
+    if filters.reported_to is not None:
+        where.append(p.c.reported_at < filters.reported_to)
+    if filters.territory_id is not None:
+        territories = literal([filters.territory_id], type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))
+        where.append(p.c.territory_ids.op("@>")(territories))
+    if filters.q:
+        where.append(p.c.search.op("@@")(func.websearch_to_tsquery(literal_column("'russian'::regconfig"), filters.q)))
+    if filters.bbox is not None:
+        where.append(_in_bbox(filters.bbox))
+    if filters.author_id is not None:
+        where.append(p.c.author_id == filters.author_id)
+    if filters.near is not None:
+        lon, lat = filters.near
+        reach = degrees_reach(lat, filters.radius_m)
+        where.append(p.c.point.op("&&")(func.ST_Expand(func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326), reach)))
+        where.append(func.ST_DWithin(cast(p.c.point, Geography), _geography(lon, lat), filters.radius_m))
+    return where
+
+
+def _geography(lon: float, lat: float) -> ColumnElement[Any]:
+    return cast(func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326), Geography)
+
+
+# --- The map ---------------------------------------------------------------------------------------------------
+
+
+def uses_cell_table(filters: Filters) -> bool:
+    """Whether the precomputed cells can answer: they are kept by map, category and status only."""
+    return filters.reported_from is None and filters.reported_to is None and filters.territory_id is None
+
+
+def _map_statuses(filters: Filters) -> list[str]:
+    """The map shows only public statuses, whoever looks (a filter can narrow them, never widen)."""
+    if filters.statuses is None:
+        return list(PUBLIC_STATUSES)
+    return [s for s in filters.statuses if s in PUBLIC_STATUSES]
+
+
+def _narrowing(statuses: list[str]) -> list[str] | None:
+    """None when ``statuses`` are all the public ones: the visibility predicate says that already."""
+    return None if set(statuses) == set(PUBLIC_STATUSES) else statuses
+
+
+def clusters_query(filters: Filters, level: int, ranges: list[CellRange], bbox: BBox) -> Select[Any]:
+    """The SELECT that clusters the map (exposed so the benchmark times the very same query bare)."""
+    statuses = _map_statuses(filters)
+    if uses_cell_table(filters):
+        c = map_cells
+        where: list[ColumnElement[bool]] = [
+            c.c.level == level,
+            or_(*[and_(c.c.cell_x.between(r.x0, r.x1), c.c.cell_y.between(r.y0, r.y1)) for r in ranges]),
+            c.c.status.in_(statuses),
+        ]
+        if filters.map_id is not None:
+            where.append(c.c.map_id == filters.map_id)
+        if filters.category_ids is not None:
+            where.append(c.c.category_id.in_(filters.category_ids))
+        n = func.sum(c.c.n)
+        return (
+            select(
+                c.c.cell_x,
+                c.c.cell_y,
+                n.label("n"),
+                (func.sum(c.c.sum_lon) / n).label("lon"),
+                (func.sum(c.c.sum_lat) / n).label("lat"),
+            )
+            .where(*where)
+            .group_by(c.c.cell_x, c.c.cell_y)
+            .having(n > 0)
+        )
+    size = cell_size(level)
+    cx = func.floor((func.ST_X(p.c.point) + 180.0) / size).label("cell_x")
+    cy = func.floor((func.ST_Y(p.c.point) + 90.0) / size).label("cell_y")
+    live = Filters(**{**filters.__dict__, "statuses": _narrowing(statuses), "bbox": bbox})
+    return (
+        select(
+            cast(cx, Integer).label("cell_x"),
+            cast(cy, Integer).label("cell_y"),
+            func.count().label("n"),
+            func.avg(func.ST_X(p.c.point)).label("lon"),
+            func.avg(func.ST_Y(p.c.point)).label("lat"),
+        )
+        .where(*_where(live, Viewer()))
+        .group_by(text("1"), text("2"))
+    )
+
+
+async def map_clusters(
+    session: AsyncSession, filters: Filters, level: int, ranges: list[CellRange], bbox: BBox
+) -> list[Cluster]:
+    rows = await session.execute(clusters_query(filters, level, ranges, bbox))
+    return [Cluster(int(r.cell_x), int(r.cell_y), int(r.n), float(r.lon), float(r.lat)) for r in rows]
+
+
+def features_query(filters: Filters, bbox: BBox, limit: int) -> Select[Any]:
+    statuses = _map_statuses(filters)
+    live = Filters(**{**filters.__dict__, "statuses": _narrowing(statuses), "bbox": bbox})
+    return (
+        select(
+            p.c.id,
+            p.c.point,
+            p.c.title,
+            p.c.status,
+            p.c.reported_at,
+            p.c.supports_count,
+            categories.c.code.label("category_code"),
+            categories.c.icon.label("icon"),
+        )
+        .join(categories, categories.c.id == p.c.category_id)
+        .where(*_where(live, Viewer()))
+        .order_by(*_nearest_centre(bbox))
+        .limit(limit)
+    )
+
+
+def _nearest_centre(bbox: BBox) -> list[ColumnElement[Any]]:
+    """Nearest the view's centre first: a GiST nearest-neighbour scan that stops after the first rows."""
+    lon, lat = bbox.center
+    # Distance alone (no tie-breaker): only then can the GiST index hand rows over in this order.
+    return [p.c.point.op("<->")(func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326))]
+
+
+def features_json_query(filters: Filters, bbox: BBox, limit: int) -> Select[str, int]:
+    """The ``limit`` problems nearest the view's centre as a JSON array of GeoJSON Features, built by PostgreSQL
+    (no Python work per feature), and how many there were up to ``limit + 1`` (more than ``limit``: the list is cut).
+
+    The inner query stops after ``limit + 1`` rows (nearest-neighbour index scan); only then are they numbered."""
+    nearest = features_query(filters, bbox, limit + 1).add_columns(_nearest_centre(bbox)[0].label("d")).subquery()
+    rows = select(nearest, func.row_number().over(order_by=[nearest.c.d, nearest.c.id]).label("rn")).subquery("rows")
+    status_name = case(STATUS_NAMES, value=rows.c.status, else_=rows.c.status)
+    feature = func.json_build_object(
+        "type",
+        "Feature",
+        "id",
+        rows.c.id,
+        "geometry",
+        cast(func.ST_AsGeoJSON(rows.c.point, 7), JSON),
+        "properties",
+        func.json_build_object(
+            "cluster",
+            false(),
+            "title",
+            rows.c.title,
+            "status",
+            rows.c.status,
+            "status_name",
+            status_name,
+            "category_code",
+            rows.c.category_code,
+            "icon",
+            rows.c.icon,
+            "supports_count",
+            rows.c.supports_count,
+            "reported_at",
+            rows.c.reported_at,
+        ),
+    )
+    features = func.json_agg(aggregate_order_by(feature, rows.c.rn)).filter(rows.c.rn <= limit)
+    return select(
+        cast(func.coalesce(features, cast(literal("[]"), JSON)), Text).label("features"),
+        func.count().label("found"),
+    ).select_from(rows)
+
+
+async def map_features_json(session: AsyncSession, filters: Filters, bbox: BBox, limit: int) -> tuple[str, int]:
+    row = (await session.execute(features_json_query(filters, bbox, limit))).one()
+    return str(row.features), int(row.found)
+
+
+# --- Lists ------------------------------------------------------------------------------------------------------
+
+SORTS = ("new", "old", "supports", "distance")
+
+
+def _distance(filters: Filters) -> ColumnElement[Any]:
+    assert filters.near is not None
+    return func.ST_Distance(cast(p.c.point, Geography), _geography(*filters.near))
+
+
+def summary_query(filters: Filters, viewer: Viewer, *, sort: str, after: list[Any] | None, limit: int) -> Select[Any]:
+    columns: list[Any] = [
+        p.c.id,
+        maps.c.code.label("map_code"),
+        categories.c.code.label("category_code"),
+        categories.c.name.label("category_name"),
+        func.ST_X(p.c.point).label("lon"),
+        func.ST_Y(p.c.point).label("lat"),
+        p.c.address,
+        p.c.title,
+        p.c.description,
+        p.c.extra,
+        p.c.status,
+        p.c.reported_at,
+        p.c.published_at,
+        p.c.updated_at,
+        p.c.supports_count,
+        p.c.comments_count,
+        p.c.anonymous,
+        applicants.c.display_name,
+        p.c.authority_id,
+        p.c.authority_name,
+        p.c.appeal_id,
+        p.c.answer_due_at,
+        p.c.can_confirm_until,
+        p.c.rating,
+    ]
+    where = _where(filters, viewer)
+    if sort == "distance":
+        distance = _distance(filters).label("distance")
+        columns.append(distance)
+        order = [distance.asc(), p.c.id.asc()]
+        if after is not None:
+            where.append(tuple_(_distance(filters), p.c.id) > tuple_(literal(after[0]), literal(after[1])))
+    elif sort == "supports":
+        order = [p.c.supports_count.desc(), p.c.id.desc()]
+        if after is not None:
+            where.append(tuple_(p.c.supports_count, p.c.id) < tuple_(literal(after[0]), literal(after[1])))
+    elif sort == "old":
+        order = [p.c.reported_at.asc(), p.c.id.asc()]
+        if after is not None:
+            where.append(tuple_(p.c.reported_at, p.c.id) > tuple_(literal(after[0]), literal(after[1])))
+    else:
+        order = [p.c.reported_at.desc(), p.c.id.desc()]
+        if after is not None:
+            where.append(tuple_(p.c.reported_at, p.c.id) < tuple_(literal(after[0]), literal(after[1])))
+    return (
+        select(*columns)
+        .select_from(
+            p.join(maps, maps.c.id == p.c.map_id)
+            .join(categories, categories.c.id == p.c.category_id)
+            .outerjoin(applicants, applicants.c.problem_id == p.c.id)
+        )
+        .where(*where)
+        .order_by(*order)
+        .limit(limit)
+    )
+
+
+async def problem_summaries(
+    session: AsyncSession, filters: Filters, viewer: Viewer, *, sort: str, after: list[Any] | None, limit: int
+) -> list[dict[str, Any]]:
+    rows = [
+        dict(r._mapping)
+        for r in await session.execute(summary_query(filters, viewer, sort=sort, after=after, limit=limit))
+    ]
+    if rows:
+        ids = [r["id"] for r in rows]
+        found: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        photo_rows = await session.execute(
+            select(photos.c.id, photos.c.problem_id, photos.c.storage_key, photos.c.thumbnail_key)
+            .where(photos.c.problem_id.in_(ids))
+            .order_by(photos.c.problem_id, photos.c.position)
+        )
+        for photo in photo_rows:
+            found.setdefault(photo.problem_id, []).append(dict(photo._mapping))
+        for row in rows:
+            row["photos"] = found.get(row["id"], [])
+    return rows
+
+
+__all__ = [
+    "SORTS",
+    "Filters",
+    "UnknownCode",
+    "Viewer",
+    "clusters_query",
+    "features_query",
+    "map_clusters",
+    "map_features_json",
+    "problem_summaries",
+    "resolve_category",
+    "resolve_map",
+    "summary_query",
+    "uses_cell_table",
+]
