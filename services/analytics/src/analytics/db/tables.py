@@ -1,6 +1,174 @@
-"""The analytics service's own tables. The kit's outbox, inbox and idempotency keys live beside them."""
+"""The analytics service's own tables, in schema ``analytics``. The kit's outbox, inbox and idempotency keys
+live beside them.
 
-from sqlalchemy import MetaData
+``archive`` is the append-only log of every event received; every other table is a read model that the
+projector (``analytics.usecases.projector``) builds from it and can rebuild from scratch.
+"""
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 SCHEMA = "analytics"
 metadata = MetaData(schema=SCHEMA)
+
+_now = func.now()
+
+archive = Table(
+    "archive",
+    metadata,
+    Column("seq", BigInteger, Identity(always=True), primary_key=True),
+    Column(
+        "txid",
+        BigInteger,
+        nullable=False,
+        server_default=text("(pg_current_xact_id()::text)::bigint"),
+        comment="The inserting transaction: the projector reads in (txid, seq) order, below the snapshot xmin.",
+    ),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("type", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("subject", Text),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Index("archive_order_idx", "txid", "seq"),
+    comment="Append-only: every event analytics received, exactly once (unique event id).",
+)
+
+positions = Table(
+    "projection_positions",
+    metadata,
+    Column("model", Text, primary_key=True),
+    Column("txid", BigInteger, nullable=False, server_default="0"),
+    Column("seq", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    comment="How far each read model has applied the archive, in (txid, seq) order.",
+)
+
+# --- read model "directory": territories and authorities -------------------------------------------------
+
+territories = Table(
+    "territories",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("oktmo", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("parent_id", UUID(as_uuid=True)),
+    Column("timezone", Text, nullable=False),
+    Column("boundary", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)),
+    Column("area", BigInteger, comment="Square metres of the boundary: the smallest covering territory wins."),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Index("territories_boundary_gist", "boundary", postgresql_using="gist"),
+    Index("territories_parent_idx", "parent_id"),
+)
+
+authorities = Table(
+    "authorities",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("parent_id", UUID(as_uuid=True)),
+    Column("territory_id", UUID(as_uuid=True)),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- read model "problems" ---------------------------------------------------------------------------------
+
+problems = Table(
+    "problems",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("category_id", UUID(as_uuid=True)),
+    Column("category_code", Text),
+    Column("category_name", Text),
+    Column("status", Text, nullable=False),
+    Column("status_changed_at", DateTime(timezone=True)),
+    Column("point", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
+    Column("territory_id", UUID(as_uuid=True), comment="The smallest territory whose boundary holds the point."),
+    Column(
+        "territory_path",
+        ARRAY(UUID(as_uuid=True)),
+        nullable=False,
+        server_default="{}",
+        comment="That territory and all its ancestors.",
+    ),
+    Column("reported_at", DateTime(timezone=True)),
+    Column("published_at", DateTime(timezone=True)),
+    Column("solved_at", DateTime(timezone=True)),
+    Column("confirmed_at", DateTime(timezone=True)),
+    Column("reopened_count", Integer, nullable=False, server_default="0"),
+    Index("problems_path_gin", "territory_path", postgresql_using="gin"),
+    Index("problems_point_gist", "point", postgresql_using="gist"),
+    Index("problems_territory_idx", "territory_id", "reported_at"),
+)
+
+# --- read model "appeals" ----------------------------------------------------------------------------------
+
+appeals = Table(
+    "appeals",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("problem_id", UUID(as_uuid=True), nullable=False),
+    Column("authority_id", UUID(as_uuid=True), nullable=False),
+    Column("authority_name", Text, nullable=False),
+    Column("department_id", UUID(as_uuid=True)),
+    Column("territory_id", UUID(as_uuid=True)),
+    Column("territory_path", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
+    Column("category_id", UUID(as_uuid=True)),
+    Column("channel", Text),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("registration_due_at", DateTime(timezone=True)),
+    Column("registered_at", DateTime(timezone=True)),
+    Column("registration_number", Text),
+    Column("answer_due_at", DateTime(timezone=True)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("outcome", Text),
+    Column("on_time", Boolean),
+    Column("extensions", SmallInteger, nullable=False, server_default="0"),
+    Column("extended_days", Integer, nullable=False, server_default="0"),
+    Column("forwards", SmallInteger, nullable=False, server_default="0"),
+    Column("escalations", SmallInteger, nullable=False, server_default="0"),
+    Column("overdue_flagged", Boolean, nullable=False, server_default="false", comment="routing said: overdue"),
+    Column("delivery_failures", SmallInteger, nullable=False, server_default="0"),
+    Index("appeals_path_gin", "territory_path", postgresql_using="gin"),
+    Index("appeals_problem_idx", "problem_id"),
+    Index("appeals_authority_idx", "authority_id", "sent_at"),
+    Index(
+        "appeals_open_due_idx",
+        "answer_due_at",
+        postgresql_where=text("answered_at IS NULL"),
+    ),
+)
+
+# --- read model "ratings" ----------------------------------------------------------------------------------
+
+votes = Table(
+    "votes",
+    metadata,
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("problem_id", UUID(as_uuid=True), nullable=False),
+    Column("appeal_id", UUID(as_uuid=True)),
+    Column("kind", Text, nullable=False, comment="rating | confirmed | reopened"),
+    Column("score", SmallInteger, nullable=False, comment="1..5; a confirmation counts 5, a dispute 1"),
+    Column("voted_at", DateTime(timezone=True), nullable=False),
+    Index("votes_problem_idx", "problem_id"),
+    Index("votes_appeal_idx", "appeal_id"),
+)

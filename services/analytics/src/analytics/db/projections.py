@@ -1,0 +1,275 @@
+"""The SQL of every read model: one statement per event type (wrapped per connection in ``pg_temp`` functions
+by :mod:`analytics.db.positions`, so that a batch of events costs one round trip).
+
+Each statement takes ``:d`` (the event's ``data`` as JSON) and ``:event_id``. The SQL
+functions ``point_territory`` and ``territory_ancestors`` are created by migration 0002.
+"""
+# ruff: noqa: S608 - only our own SQL fragments and allow-listed sort columns are interpolated; values are bound
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+D = "CAST(:d AS jsonb)"
+
+
+def _uuid(key: str) -> str:
+    return f"NULLIF({D} ->> '{key}', '')::uuid"
+
+
+def _ts(key: str) -> str:
+    return f"({D} ->> '{key}')::timestamptz"
+
+
+def _point() -> str:
+    return f"ST_SetSRID(ST_MakePoint(({D} -> 'point' ->> 'lon')::float8, ({D} -> 'point' ->> 'lat')::float8), 4326)"
+
+
+@dataclass(frozen=True)
+class ModelSql:
+    name: str
+    tables: tuple[str, ...]
+    """Emptied (TRUNCATE) before a rebuild."""
+    statements: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Routing key -> PL/pgSQL statements run for each event of that key, in order (``$1`` the data, ``$2`` the
+    event id; a local ``inserted boolean`` is declared)."""
+
+
+# --- directory -------------------------------------------------------------------------------------------
+
+_TERRITORY_UPSERT = f"""
+INSERT INTO territories AS t (id, oktmo, name, level, parent_id, timezone, boundary, area, changed_at)
+SELECT {_uuid("territory_id")}, {D} ->> 'oktmo', {D} ->> 'name', {D} ->> 'level', {_uuid("parent_id")},
+       {D} ->> 'timezone', g.geom, ST_Area(g.geom::geography)::bigint, {_ts("changed_at")}
+  FROM (SELECT CASE WHEN jsonb_typeof({D} -> 'boundary') = 'object'
+                    THEN ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON({D} ->> 'boundary'), 4326)) END AS geom) g
+ON CONFLICT (id) DO UPDATE SET oktmo = excluded.oktmo, name = excluded.name, level = excluded.level,
+       parent_id = excluded.parent_id, timezone = excluded.timezone, boundary = excluded.boundary,
+       area = excluded.area, changed_at = excluded.changed_at
+"""
+
+_AUTHORITY_UPSERT = f"""
+INSERT INTO authorities AS a (id, name, kind, parent_id, territory_id, changed_at)
+VALUES ({_uuid("authority_id")}, {D} ->> 'name', {D} ->> 'kind', {_uuid("parent_id")}, {_uuid("territory_id")},
+        {_ts("changed_at")})
+ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, parent_id = excluded.parent_id,
+       territory_id = excluded.territory_id, changed_at = excluded.changed_at
+"""
+
+DIRECTORY = ModelSql(
+    "directory",
+    ("territories", "authorities"),
+    {
+        "routing.territory.changed.v1": (_TERRITORY_UPSERT,),
+        "routing.authority.changed.v1": (_AUTHORITY_UPSERT,),
+    },
+)
+
+# --- problems --------------------------------------------------------------------------------------------
+
+_PROBLEM_COLUMNS = "id, category_id, category_code, category_name, status, status_changed_at, point, territory_id"
+
+
+def _problem_insert(status: str, changed_at: str, extra_cols: str = "", extra_vals: str = "") -> str:
+    """An upsert that places a new problem (point in territory) only when it is new: locating costs a GiST
+    lookup and a walk up the hierarchy, which the many later events of a problem need not pay."""
+    return f"""
+INSERT INTO problems AS p ({_PROBLEM_COLUMNS}, territory_path{extra_cols})
+VALUES ({_uuid("problem_id")}, {_uuid("category_id")}, {D} ->> 'category_code', {D} ->> 'category_name',
+        {status}, {changed_at}, {_point()}, NULL, '{{}}'{extra_vals})
+"""
+
+
+_LOCATE_NEW_PROBLEM = f"""
+ RETURNING (p.xmax = 0) INTO inserted;
+IF inserted THEN
+  UPDATE problems p SET territory_id = l.territory_id, territory_path = territory_ancestors(l.territory_id)
+    FROM (SELECT point_territory(q.point) AS territory_id FROM problems q WHERE q.id = {_uuid("problem_id")}) l
+   WHERE p.id = {_uuid("problem_id")};
+END IF
+"""
+
+
+_PROBLEM_REPORTED = (
+    _problem_insert(f"{D} ->> 'status'", _ts("reported_at"), ", reported_at", f", {_ts('reported_at')}")
+    + """
+ON CONFLICT (id) DO UPDATE SET reported_at = excluded.reported_at,
+       category_code = COALESCE(excluded.category_code, p.category_code),
+       category_name = COALESCE(excluded.category_name, p.category_name)
+"""
+    + _LOCATE_NEW_PROBLEM
+)
+
+_PROBLEM_PUBLISHED = (
+    _problem_insert(
+        "'published'",
+        _ts("published_at"),
+        ", published_at, reported_at",
+        f", {_ts('published_at')}, {_ts('reported_at')}",
+    )
+    + """
+ON CONFLICT (id) DO UPDATE SET published_at = excluded.published_at,
+       reported_at = COALESCE(p.reported_at, excluded.reported_at),
+       category_id = excluded.category_id, category_code = excluded.category_code,
+       category_name = excluded.category_name,
+       status = CASE WHEN p.status = 'moderation' THEN 'published' ELSE p.status END
+"""
+    + _LOCATE_NEW_PROBLEM
+)
+
+_PROBLEM_STATUS = (
+    _problem_insert(
+        f"{D} ->> 'to_status'",
+        _ts("changed_at"),
+        ", solved_at",
+        f", CASE WHEN {D} ->> 'to_status' = 'solved' THEN {_ts('changed_at')} END",
+    )
+    + """
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, status_changed_at = excluded.status_changed_at,
+       solved_at = CASE WHEN excluded.status = 'solved' THEN excluded.status_changed_at END
+"""
+    + _LOCATE_NEW_PROBLEM
+)
+
+_PROBLEM_REOPENED = f"""
+UPDATE problems SET reopened_count = reopened_count + 1 WHERE id = {_uuid("problem_id")}
+"""
+
+_PROBLEM_CONFIRMED = f"""
+UPDATE problems SET confirmed_at = {_ts("confirmed_at")} WHERE id = {_uuid("problem_id")}
+"""
+
+_PROBLEMS_RELOCATE = f"""
+UPDATE problems p SET territory_id = l.territory_id, territory_path = territory_ancestors(l.territory_id)
+  FROM (SELECT q.id, point_territory(q.point) AS territory_id
+          FROM problems q
+         WHERE {_uuid("territory_id")} = ANY(q.territory_path)
+            OR ST_Covers((SELECT boundary FROM territories WHERE id = {_uuid("territory_id")}), q.point)) l
+ WHERE p.id = l.id
+"""
+
+PROBLEMS = ModelSql(
+    "problems",
+    ("problems",),
+    {
+        "problems.problem.reported.v1": (_PROBLEM_REPORTED,),
+        "problems.problem.published.v1": (_PROBLEM_PUBLISHED,),
+        "problems.problem.status_changed.v1": (_PROBLEM_STATUS,),
+        "problems.problem.reopened.v1": (_PROBLEM_REOPENED,),
+        "problems.problem.confirmed.v1": (_PROBLEM_CONFIRMED,),
+        "routing.territory.changed.v1": (_PROBLEMS_RELOCATE,),
+    },
+)
+
+# --- appeals ---------------------------------------------------------------------------------------------
+
+
+def _appeal_upsert(cols: dict[str, str], on_update: str, *, authority: str = "authority") -> str:
+    names = ", ".join(cols)
+    values = ", ".join(cols.values())
+    return f"""
+INSERT INTO appeals AS a (id, problem_id, authority_id, authority_name, department_id, territory_id,
+                          territory_path, category_id{", " if cols else ""}{names})
+VALUES ({_uuid("appeal_id")}, {_uuid("problem_id")}, {_uuid(authority + "_id")}, {D} ->> '{authority}_name',
+        {_uuid("department_id") if authority == "authority" else "NULL"}, {_uuid("territory_id")},
+        '{{}}', {_uuid("category_id")}{", " if cols else ""}{values})
+ON CONFLICT (id) DO UPDATE SET {on_update}
+ RETURNING (a.xmax = 0) INTO inserted;
+IF inserted THEN
+  UPDATE appeals SET territory_path = territory_ancestors(territory_id) WHERE id = {_uuid("appeal_id")};
+END IF
+"""
+
+
+_APPEAL_SENT = _appeal_upsert(
+    {"sent_at": _ts("occurred_at"), "channel": f"{D} ->> 'channel'", "registration_due_at": _ts("registration_due_at")},
+    "sent_at = excluded.sent_at, channel = excluded.channel, registration_due_at = excluded.registration_due_at,"
+    " department_id = COALESCE(excluded.department_id, a.department_id)",
+)
+_APPEAL_ASSIGNED = _appeal_upsert({}, "department_id = COALESCE(excluded.department_id, a.department_id)")
+_APPEAL_REGISTERED = _appeal_upsert(
+    {
+        "registered_at": _ts("registered_at"),
+        "answer_due_at": _ts("answer_due_at"),
+        "registration_number": f"{D} ->> 'registration_number'",
+    },
+    "registered_at = excluded.registered_at, answer_due_at = excluded.answer_due_at,"
+    " registration_number = excluded.registration_number",
+)
+_APPEAL_ANSWERED = _appeal_upsert(
+    {"answered_at": _ts("answered_at"), "outcome": f"{D} ->> 'outcome'", "on_time": f"({D} ->> 'on_time')::boolean"},
+    "answered_at = excluded.answered_at, outcome = excluded.outcome, on_time = excluded.on_time",
+)
+_APPEAL_EXTENDED = _appeal_upsert(
+    {
+        "answer_due_at": _ts("answer_due_at"),
+        "extensions": "1",
+        "extended_days": f"({D} ->> 'extended_by_days')::int",
+    },
+    "answer_due_at = excluded.answer_due_at, extensions = a.extensions + 1,"
+    " extended_days = a.extended_days + excluded.extended_days",
+)
+_APPEAL_FORWARDED = _appeal_upsert(
+    {"forwards": "1", "registration_due_at": _ts("registration_due_at")},
+    "authority_id = excluded.authority_id, authority_name = excluded.authority_name, department_id = NULL,"
+    " forwards = a.forwards + 1, registered_at = NULL, registration_number = NULL, answer_due_at = NULL,"
+    " registration_due_at = COALESCE(excluded.registration_due_at, a.registration_due_at)",
+    authority="to_authority",
+)
+_APPEAL_ESCALATED = _appeal_upsert({"escalations": "1"}, "escalations = a.escalations + 1")
+_APPEAL_OVERDUE = _appeal_upsert({"overdue_flagged": "true"}, "overdue_flagged = true")
+_APPEAL_DELIVERY_FAILED = _appeal_upsert({"delivery_failures": "1"}, "delivery_failures = a.delivery_failures + 1")
+
+_APPEALS_REPATH = f"""
+UPDATE appeals SET territory_path = territory_ancestors(territory_id)
+ WHERE territory_id = {_uuid("territory_id")} OR {_uuid("territory_id")} = ANY(territory_path)
+"""
+
+APPEALS = ModelSql(
+    "appeals",
+    ("appeals",),
+    {
+        "routing.appeal.sent.v1": (_APPEAL_SENT,),
+        "routing.appeal.assigned.v1": (_APPEAL_ASSIGNED,),
+        "routing.appeal.registered.v1": (_APPEAL_REGISTERED,),
+        "routing.appeal.answered.v1": (_APPEAL_ANSWERED,),
+        "routing.appeal.extended.v1": (_APPEAL_EXTENDED,),
+        "routing.appeal.forwarded.v1": (_APPEAL_FORWARDED,),
+        "routing.appeal.escalated.v1": (_APPEAL_ESCALATED,),
+        "routing.appeal.overdue.v1": (_APPEAL_OVERDUE,),
+        "routing.appeal.delivery_failed.v1": (_APPEAL_DELIVERY_FAILED,),
+        "routing.territory.changed.v1": (_APPEALS_REPATH,),
+    },
+)
+
+# --- ratings ---------------------------------------------------------------------------------------------
+
+_RATED = f"""
+WITH previous AS (DELETE FROM votes WHERE problem_id = {_uuid("problem_id")} AND kind = 'rating')
+INSERT INTO votes (event_id, problem_id, appeal_id, kind, score, voted_at)
+VALUES (CAST(:event_id AS uuid), {_uuid("problem_id")}, {_uuid("appeal_id")}, 'rating', ({D} ->> 'rating')::int,
+        {_ts("rated_at")})
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+def _feedback(kind: str, score: int, at: str) -> str:
+    return f"""
+INSERT INTO votes (event_id, problem_id, appeal_id, kind, score, voted_at)
+VALUES (CAST(:event_id AS uuid), {_uuid("problem_id")}, {_uuid("appeal_id")}, '{kind}', {score}, {_ts(at)})
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+RATINGS = ModelSql(
+    "ratings",
+    ("votes",),
+    {
+        "problems.problem.rated.v1": (_RATED,),
+        "problems.problem.confirmed.v1": (_feedback("confirmed", 5, "confirmed_at"),),
+        "problems.problem.reopened.v1": (_feedback("reopened", 1, "reopened_at"),),
+    },
+)
+
+MODELS: dict[str, ModelSql] = {m.name: m for m in (DIRECTORY, PROBLEMS, APPEALS, RATINGS)}
+"""In dependency order: the directory first (problems and appeals read its territories)."""

@@ -1,0 +1,382 @@
+"""Read queries of the reports, over the read models (schema ``analytics``). All parameters are bound."""
+# ruff: noqa: S608 - only our own SQL fragments and allow-listed sort columns are interpolated; values are bound
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics.domain.rating import DepartmentVotes
+
+PUBLIC_STATUSES = "('moderation', 'rejected', 'merged', 'withdrawn')"
+"""Statuses not counted as problems of the territory (not published, or not a problem of their own)."""
+
+
+async def consistent_snapshot(session: AsyncSession) -> None:
+    """Make the transaction's queries see one snapshot (a report built of several queries adds up)."""
+    await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+
+
+async def territory(session: AsyncSession, territory_id: uuid.UUID) -> RowMapping | None:
+    row = await session.execute(
+        text("SELECT id, oktmo, name, level, parent_id, timezone FROM territories WHERE id = :t"),
+        {"t": territory_id},
+    )
+    return row.mappings().first()
+
+
+async def territories_page(
+    session: AsyncSession, *, parent_id: uuid.UUID | None, after: str | None, limit: int
+) -> Sequence[RowMapping]:
+    rows = await session.execute(
+        text(
+            "SELECT id, oktmo, name, level, parent_id, timezone FROM territories"
+            " WHERE (CAST(:parent AS uuid) IS NULL OR parent_id = CAST(:parent AS uuid))"
+            "   AND (CAST(:after AS text) IS NULL OR oktmo > CAST(:after AS text))"
+            " ORDER BY oktmo LIMIT :limit"
+        ),
+        {"parent": parent_id, "after": after, "limit": limit},
+    )
+    return rows.mappings().all()
+
+
+_PERIOD = "reported_at >= :since AND reported_at < :until AND territory_path @> ARRAY[CAST(:t AS uuid)]"
+
+
+async def problem_counts(
+    session: AsyncSession, territory_id: uuid.UUID, since: datetime, until: datetime
+) -> Sequence[RowMapping]:
+    """Problems reported in the period by category and status."""
+    rows = await session.execute(
+        text(
+            f"SELECT category_code, min(category_name) AS category_name, status, count(*) AS n FROM problems"
+            f" WHERE {_PERIOD} AND status NOT IN {PUBLIC_STATUSES} GROUP BY category_code, status"
+        ),
+        {"t": territory_id, "since": since, "until": until},
+    )
+    return rows.mappings().all()
+
+
+async def weekly(
+    session: AsyncSession, territory_id: uuid.UUID, since: datetime, until: datetime, tz: str
+) -> Sequence[RowMapping]:
+    """New (reported) and solved problems per week (weeks start on Monday in the territory's time zone)."""
+    rows = await session.execute(
+        text(
+            f"""
+            WITH new AS (
+              SELECT date_trunc('week', reported_at AT TIME ZONE :tz)::date AS week, count(*) AS n FROM problems
+               WHERE {_PERIOD} AND status NOT IN {PUBLIC_STATUSES} GROUP BY 1),
+            solved AS (
+              SELECT date_trunc('week', solved_at AT TIME ZONE :tz)::date AS week, count(*) AS n FROM problems
+               WHERE solved_at >= :since AND solved_at < :until AND territory_path @> ARRAY[CAST(:t AS uuid)]
+               GROUP BY 1)
+            SELECT COALESCE(new.week, solved.week) AS week, COALESCE(new.n, 0) AS new, COALESCE(solved.n, 0) AS solved
+              FROM new FULL JOIN solved ON new.week = solved.week ORDER BY 1
+            """
+        ),
+        {"t": territory_id, "since": since, "until": until, "tz": tz},
+    )
+    return rows.mappings().all()
+
+
+async def response_times(
+    session: AsyncSession, territory_id: uuid.UUID, since: datetime, until: datetime
+) -> Sequence[RowMapping]:
+    """Median and p90 hours to registration and days to answer of appeals sent in the period: the whole
+    territory (``child`` null) and each child territory."""
+    rows = await session.execute(
+        text(
+            """
+            SELECT territory_path[array_position(territory_path, CAST(:t AS uuid)) - 1] AS child,
+                   count(*) AS appeals,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM registered_at - sent_at) / 3600)
+                       AS registration_median_hours,
+                   percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM registered_at - sent_at) / 3600)
+                       AS registration_p90_hours,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM answered_at - sent_at) / 86400)
+                       AS answer_median_days,
+                   percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM answered_at - sent_at) / 86400)
+                       AS answer_p90_days
+              FROM appeals
+             WHERE sent_at >= :since AND sent_at < :until AND territory_path @> ARRAY[CAST(:t AS uuid)]
+             GROUP BY GROUPING SETS ((), (1))
+            """
+        ),
+        {"t": territory_id, "since": since, "until": until},
+    )
+    return rows.mappings().all()
+
+
+async def children_counts(
+    session: AsyncSession, territory_id: uuid.UUID, since: datetime, until: datetime
+) -> Sequence[RowMapping]:
+    rows = await session.execute(
+        text(
+            f"""
+            SELECT c.id, c.oktmo, c.name, COALESCE(p.reported, 0) AS reported, COALESCE(p.solved, 0) AS solved
+              FROM territories c
+              LEFT JOIN (
+                SELECT territory_path[array_position(territory_path, CAST(:t AS uuid)) - 1] AS child,
+                       count(*) AS reported, count(*) FILTER (WHERE status = 'solved') AS solved
+                  FROM problems WHERE {_PERIOD} AND status NOT IN {PUBLIC_STATUSES} GROUP BY 1) p ON p.child = c.id
+             WHERE c.parent_id = :t ORDER BY c.name
+            """
+        ),
+        {"t": territory_id, "since": since, "until": until},
+    )
+    return rows.mappings().all()
+
+
+# --- overdue -----------------------------------------------------------------------------------------------
+
+_OVERDUE = """
+  FROM appeals a
+  LEFT JOIN authorities d ON d.id = a.department_id
+  LEFT JOIN territories t ON t.id = a.territory_id
+  CROSS JOIN LATERAL (
+    SELECT CASE WHEN a.answered_at IS NULL AND a.answer_due_at < CAST(:now AS timestamptz) THEN 'answer'
+                WHEN a.answered_at IS NULL AND a.registered_at IS NULL
+                     AND a.registration_due_at < CAST(:now AS timestamptz) THEN 'registration'
+                WHEN a.answered_at > a.answer_due_at THEN 'answered_late' END AS kind) k
+  CROSS JOIN LATERAL (
+    SELECT extract(epoch FROM (CASE k.kind WHEN 'answer' THEN CAST(:now AS timestamptz) - a.answer_due_at
+                                           WHEN 'registration' THEN CAST(:now AS timestamptz) - a.registration_due_at
+                                           ELSE a.answered_at - a.answer_due_at END)) / 86400 AS days) o
+ WHERE a.territory_path @> ARRAY[CAST(:t AS uuid)] AND k.kind IS NOT NULL
+   AND (:include_answered OR k.kind <> 'answered_late')
+   AND (CAST(:authority AS uuid) IS NULL OR a.authority_id = CAST(:authority AS uuid))
+   AND (CAST(:department AS uuid) IS NULL OR a.department_id = CAST(:department AS uuid))
+   AND o.days >= :min_days
+"""
+
+OVERDUE_GROUP_SORTS = {
+    "overdue": "overdue",
+    "days": "avg_days_overdue",
+    "max_days": "max_days_overdue",
+    "escalations": "escalations",
+    "authority": "authority_name",
+}
+
+
+async def overdue_by_department(
+    session: AsyncSession, params: dict[str, Any], sort: str, descending: bool
+) -> Sequence[RowMapping]:
+    order = OVERDUE_GROUP_SORTS[sort]
+    direction = "DESC" if descending else "ASC"
+    rows = await session.execute(
+        text(
+            f"""
+            SELECT a.authority_id, min(a.authority_name) AS authority_name, a.department_id,
+                   min(d.name) AS department_name, count(*) AS overdue,
+                   round(avg(o.days)::numeric, 1)::float8 AS avg_days_overdue,
+                   round(max(o.days)::numeric, 1)::float8 AS max_days_overdue,
+                   sum(a.extensions)::int AS extensions, sum(a.escalations)::int AS escalations
+              {_OVERDUE}
+             GROUP BY a.authority_id, a.department_id
+             ORDER BY {order} {direction}, a.authority_id, a.department_id NULLS FIRST
+            """
+        ),
+        params,
+    )
+    return rows.mappings().all()
+
+
+OVERDUE_APPEAL_SORTS = {"days": "o.days", "due": "due_at", "sent": "a.sent_at"}
+
+
+def _appeal_select(sort: str) -> str:
+    return f"""
+        SELECT a.id, a.problem_id, a.authority_id, a.authority_name, a.department_id, d.name AS department_name,
+               a.territory_id, t.name AS territory_name, a.category_id, a.sent_at, a.registered_at,
+               a.registration_number,
+               CASE k.kind WHEN 'registration' THEN a.registration_due_at ELSE a.answer_due_at END AS due_at,
+               a.answered_at, k.kind, round(o.days::numeric, 1)::float8 AS days_overdue,
+               a.extensions, a.escalations, a.forwards, {OVERDUE_APPEAL_SORTS[sort]} AS sort_value
+          {_OVERDUE}
+    """
+
+
+async def overdue_appeals(
+    session: AsyncSession,
+    params: dict[str, Any],
+    sort: str,
+    descending: bool,
+    after: list[Any] | None,
+    limit: int,
+) -> Sequence[RowMapping]:
+    """Keyset pagination on ``(sort value, id)``."""
+    op = "<" if descending else ">"
+    direction = "DESC" if descending else "ASC"
+    keyset = ""
+    values = dict(params, limit=limit)
+    if after is not None:
+        keyset = f"AND ({OVERDUE_APPEAL_SORTS[sort]}, a.id) {op} (CAST(:after_value AS {_cast(sort)}), :after_id)"
+        values.update(after_value=after[0], after_id=uuid.UUID(str(after[1])))
+    rows = await session.execute(
+        text(f"{_appeal_select(sort)} {keyset} ORDER BY sort_value {direction}, a.id {direction} LIMIT :limit"),
+        values,
+    )
+    return rows.mappings().all()
+
+
+def _cast(sort: str) -> str:
+    return "float8" if sort == "days" else "timestamptz"
+
+
+async def stream_overdue_appeals(
+    session: AsyncSession, params: dict[str, Any], sort: str, descending: bool, cap: int
+) -> AsyncIterator[RowMapping]:
+    direction = "DESC" if descending else "ASC"
+    result = await session.stream(
+        text(f"{_appeal_select(sort)} ORDER BY sort_value {direction}, a.id {direction} LIMIT :cap"),
+        dict(params, cap=cap),
+    )
+    async for row in result.mappings():
+        yield row
+
+
+# --- the people's rating -----------------------------------------------------------------------------------
+
+
+async def department_votes(
+    session: AsyncSession, territory_id: uuid.UUID, since: datetime, until: datetime
+) -> list[DepartmentVotes]:
+    """Votes per department (or authority, for an appeal with no department) of the territory's appeals.
+
+    A vote belongs to the appeal it names; a vote without one, to the problem's latest appeal."""
+    rows = await session.execute(
+        text(
+            """
+            WITH attributed AS (
+              SELECT v.score, v.kind, a.department_id, a.authority_id, a.authority_name
+                FROM votes v JOIN appeals a ON a.id = v.appeal_id
+               WHERE v.voted_at >= :since AND v.voted_at < :until
+                 AND a.territory_path @> ARRAY[CAST(:t AS uuid)]
+              UNION ALL
+              SELECT v.score, v.kind, a.department_id, a.authority_id, a.authority_name
+                FROM votes v
+                JOIN LATERAL (
+                  SELECT x.department_id, x.authority_id, x.authority_name, x.territory_path FROM appeals x
+                   WHERE x.problem_id = v.problem_id ORDER BY x.sent_at DESC NULLS LAST LIMIT 1) a ON true
+               WHERE v.appeal_id IS NULL AND v.voted_at >= :since AND v.voted_at < :until
+                 AND a.territory_path @> ARRAY[CAST(:t AS uuid)])
+            SELECT COALESCE(va.department_id, va.authority_id) AS department_id,
+                   COALESCE(min(d.name), min(va.authority_name)) AS name,
+                   count(*) AS votes, sum(va.score)::int AS total,
+                   count(*) FILTER (WHERE va.kind = 'rating') AS ratings,
+                   count(*) FILTER (WHERE va.kind = 'confirmed') AS confirmations,
+                   count(*) FILTER (WHERE va.kind = 'reopened') AS disputes
+              FROM attributed va LEFT JOIN authorities d ON d.id = va.department_id
+             GROUP BY 1
+            """
+        ),
+        {"t": territory_id, "since": since, "until": until},
+    )
+    return [
+        DepartmentVotes(str(r.department_id), r.name or "", r.votes, r.total, r.ratings, r.confirmations, r.disputes)
+        for r in rows
+    ]
+
+
+# --- authority card ----------------------------------------------------------------------------------------
+
+
+async def authority(session: AsyncSession, authority_id: uuid.UUID) -> RowMapping | None:
+    row = await session.execute(
+        text(
+            "SELECT a.id, a.name, a.kind, a.parent_id, p.name AS parent_name, a.territory_id, t.name AS territory_name"
+            " FROM authorities a LEFT JOIN authorities p ON p.id = a.parent_id"
+            " LEFT JOIN territories t ON t.id = a.territory_id WHERE a.id = :a"
+        ),
+        {"a": authority_id},
+    )
+    return row.mappings().first()
+
+
+async def authority_card(
+    session: AsyncSession, authority_id: uuid.UUID, since: datetime, until: datetime, tz: str
+) -> Sequence[RowMapping]:
+    """Totals (``month`` null) and one row per month of appeals sent in the period to the authority or to it as
+    a department."""
+    rows = await session.execute(
+        text(
+            """
+            SELECT date_trunc('month', a.sent_at AT TIME ZONE :tz)::date AS month,
+                   count(*) AS appeals,
+                   count(a.answered_at) AS answered,
+                   count(*) FILTER (WHERE a.on_time) AS answered_on_time,
+                   count(*) FILTER (WHERE a.answered_at IS NULL AND a.answer_due_at < now()) AS overdue_now,
+                   avg(extract(epoch FROM a.answered_at - a.sent_at) / 86400)::float8 AS avg_answer_days,
+                   count(p.id) FILTER (WHERE p.status = 'solved') AS solved
+              FROM appeals a LEFT JOIN problems p ON p.id = a.problem_id
+             WHERE (a.authority_id = :a OR a.department_id = :a) AND a.sent_at >= :since AND a.sent_at < :until
+             GROUP BY GROUPING SETS ((), (1))
+             ORDER BY 1 NULLS FIRST
+            """
+        ),
+        {"a": authority_id, "since": since, "until": until, "tz": tz},
+    )
+    return rows.mappings().all()
+
+
+# --- heat map and open data --------------------------------------------------------------------------------
+
+
+async def heatmap(
+    session: AsyncSession,
+    bbox: tuple[float, float, float, float],
+    cell: float,
+    since: datetime,
+    until: datetime,
+    category: str | None,
+) -> Sequence[RowMapping]:
+    rows = await session.execute(
+        text(
+            f"""
+            SELECT floor(ST_X(point) / :cell)::bigint AS x, floor(ST_Y(point) / :cell)::bigint AS y, count(*) AS n
+              FROM problems
+             WHERE point && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)
+               AND reported_at >= :since AND reported_at < :until AND status NOT IN {PUBLIC_STATUSES}
+               AND (CAST(:category AS text) IS NULL OR category_code = CAST(:category AS text))
+             GROUP BY 1, 2 ORDER BY 1, 2
+            """
+        ),
+        {
+            "cell": cell,
+            "x0": bbox[0],
+            "y0": bbox[1],
+            "x1": bbox[2],
+            "y1": bbox[3],
+            "since": since,
+            "until": until,
+            "category": category,
+        },
+    )
+    return rows.mappings().all()
+
+
+async def stream_open_problems(
+    session: AsyncSession, territory_id: uuid.UUID, since: datetime, until: datetime, decimals: int
+) -> AsyncIterator[RowMapping]:
+    result = await session.stream(
+        text(
+            f"""
+            SELECT p.id, p.category_code, p.category_name, p.status, p.reported_at, p.published_at, p.solved_at,
+                   t.oktmo AS territory_oktmo, t.name AS territory_name,
+                   round(ST_X(p.point)::numeric, :d)::float8 AS lon, round(ST_Y(p.point)::numeric, :d)::float8 AS lat
+              FROM problems p LEFT JOIN territories t ON t.id = p.territory_id
+             WHERE {_PERIOD.replace("reported_at", "p.reported_at").replace("territory_path", "p.territory_path")}
+               AND p.status NOT IN {PUBLIC_STATUSES}
+             ORDER BY p.reported_at, p.id
+            """
+        ),
+        {"t": territory_id, "since": since, "until": until, "d": decimals},
+    )
+    async for row in result.mappings():
+        yield row
