@@ -31,10 +31,15 @@ lint:
 	@$(RUN) mypy $(addprefix -p ,$(PACKAGES))
 	@$(RUN) lint-imports
 
-## bench: the benchmarks (ratios against a baseline measured in the same run)
+## bench: the benchmarks, at a size that runs in minutes (ratios against a baseline measured in the same run;
+## each script's docstring gives the full-size command)
 bench: bootstrap
 	@$(RUN) python bench/events.py
 	@$(RUN) python bench/auth_tokens.py
+	@$(RUN) python bench/problems_map.py --problems 100000
+	@$(RUN) python bench/routing_resolution.py --appeals 100000
+	@$(RUN) python bench/gateway_proxy.py
+	@$(RUN) python bench/analytics_reports.py --problems 50000
 
 ## openapi: refresh contracts/openapi/*.json from the apps (a test fails when they drift)
 openapi:

@@ -91,11 +91,12 @@ def demo_clients(settings: AuthSettings) -> tuple[DemoClient, ...]:
                 kind=PARTNER,
                 name="Демо-партнёр (Open311)",
                 grant_types=(CLIENT_CREDENTIALS,),
-                scopes=("open311", *READ_SCOPES),
+                scopes=("open311", "problems:write", *READ_SCOPES),  # Open311 POST reports a problem
                 audiences=partner_audiences,
             ),
             "demo-partner-secret",
-            "OAuth-клиент demo-partner / demo-partner-secret (партнёр, client_credentials: open311 и чтение)",
+            "OAuth-клиент demo-partner / demo-partner-secret "
+            "(партнёр, client_credentials: open311, подача проблем и чтение)",
         ),
         DemoClient(
             "gateway",

@@ -1,28 +1,20 @@
 """The routing service's background process: ``python -m routing.worker``.
 
-Besides the kit's outbox relay and consumers it runs the deadline timer every ``ROUTING_TIMER_INTERVAL``
-seconds (and the e-mail channel's jobs, when that package provides them)."""
+Besides the kit's outbox relay and consumers it runs, every ``ROUTING_TIMER_INTERVAL`` seconds, the deadline
+timer and the e-mail channel's jobs (due appeal e-mails, reminders). The inbound SMTP receiver is a process of
+its own, ``python -m routing.mail``, run where the authorities' replies arrive (see docs/routing.md)."""
 
 from routing.events.consumed import SUBSCRIPTIONS
 from routing.settings import RoutingSettings
+from routing.usecases import email_channel
 from routing.usecases.timer import deadline_job
 from servicekit import worker
-from servicekit.worker import HousekeepingJob
-
-
-def housekeeping_jobs() -> list[HousekeepingJob]:
-    jobs: list[HousekeepingJob] = [deadline_job()]
-    try:
-        from routing.usecases import email_channel  # the e-mail channel (its own package), when present
-    except ImportError:
-        return jobs
-    jobs.extend(getattr(email_channel, "HOUSEKEEPING", []))
-    return jobs
 
 
 def main() -> None:
     settings = RoutingSettings()
-    worker.main(settings, SUBSCRIPTIONS, housekeeping_jobs(), housekeeping_interval=settings.timer_interval)
+    housekeeping = [deadline_job(), *email_channel.HOUSEKEEPING]
+    worker.main(settings, SUBSCRIPTIONS, housekeeping, housekeeping_interval=settings.timer_interval)
 
 
 if __name__ == "__main__":
