@@ -53,7 +53,7 @@ def _start(name: str, command: str, env: dict[str, str], log_dir: Path) -> subpr
     return subprocess.Popen(shlex.split(command), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _wait_ready(url: str, processes: dict[str, subprocess.Popen[bytes]], seconds: float = 60) -> None:
+def _wait_ready(url: str, processes: dict[str, subprocess.Popen[bytes]], seconds: float = 180) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for name, process in processes.items():

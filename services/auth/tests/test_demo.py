@@ -74,8 +74,8 @@ async def test_loading_twice_creates_everything_once(auth_settings: AuthSettings
     partner = await _client(kit, "demo-partner")
     assert partner.kind == "partner"
     assert partner.grant_types == ["client_credentials"]
-    assert {"open311", "problems:read", "analytics:read"} <= set(partner.scopes)
-    assert not {"openid", "problems:write"} & set(partner.scopes)
+    assert {"open311", "problems:read", "problems:write", "analytics:read"} <= set(partner.scopes)  # Open311 POST
+    assert "openid" not in partner.scopes  # a system, not a person: no sign-in
     assert verify_password("demo-partner-secret", partner.secret_hash)
     assert partner.can_introspect is False
 
