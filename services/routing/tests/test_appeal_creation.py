@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from routing import demo
+from routing.domain.jurisdiction import Decision, NoAuthority
+from routing.usecases import appeals
+from routing.usecases.appeals import AuthorityFacts
 from servicekit.app import ServiceContext
 from servicekit.consumer import ConsumerRunner
+from servicekit.uow import UnitOfWork
 
 from .conftest import Publish, appeals_of_problem, eventually, outbox, published_event
 
@@ -110,3 +116,60 @@ async def test_the_same_event_twice_and_a_republication_make_one_appeal(
 
     await eventually(all_handled)
     assert len(await appeals_of_problem(kit, event.data["problem_id"])) == 1
+
+
+async def test_the_one_statement_resolution_follows_rules_activity_and_specificity(
+    uow: Callable[[], UnitOfWork],
+) -> None:
+    """``resolve_with_authority`` (one statement) against the demo town, changed inside a unit of work that is
+    rolled back: the most specific rule wins, an inactive authority is passed over, the authority's facts
+    (channel, calendar) are those of the authority decided."""
+    roads, administration = demo.authority_id(demo.ROADS), demo.authority_id(demo.ADMINISTRATION)
+    kolychevo = demo.territory_id("46738000102")
+
+    async def resolve(work: UnitOfWork) -> tuple[Decision, AuthorityFacts]:
+        return await appeals.resolve_with_authority(work, 38.82, 55.10, "roads.pothole", "Яма на дороге")
+
+    async with uow() as work:
+        decision, authority = await resolve(work)
+        assert (decision.authority_id, decision.location.id) == (roads, kolychevo)
+        assert decision.territory.id == demo.territory_id(demo.TOWN)  # the town's rule, the district has none
+        assert (authority.id, authority.name, authority.channel) == (roads, decision.authority_name, "cabinet")
+        assert (authority.timezone, authority.calendar_country) == ("Europe/Moscow", "RU")
+
+        await work.session.execute(
+            text(
+                "INSERT INTO routing.jurisdiction_rules (id, territory_id, category_code, authority_id, note) "
+                "VALUES (:id, :territory, 'roads.pothole', :authority, 'постановление № 1')"
+            ),
+            {"id": uuid.uuid4(), "territory": kolychevo, "authority": demo.authority_id(demo.LANDSCAPING)},
+        )
+        decision, authority = await resolve(work)
+        assert decision.authority_id == authority.id == demo.authority_id(demo.LANDSCAPING)
+        assert decision.territory.id == kolychevo
+        assert "Основание: постановление № 1." in decision.reason
+
+        await work.session.execute(
+            text("UPDATE routing.authorities SET active = false WHERE id = :id"),
+            {"id": demo.authority_id(demo.LANDSCAPING)},
+        )
+        decision, authority = await resolve(work)
+        assert decision.authority_id == authority.id == roads  # the inactive one's rule is skipped: the town's
+
+        await work.session.execute(
+            text("UPDATE routing.authorities SET active = false, channel = 'cabinet' WHERE id = :id"), {"id": roads}
+        )
+        await work.session.execute(
+            text("UPDATE routing.authorities SET channel = 'email', email = 'adm@example.org' WHERE id = :id"),
+            {"id": administration},
+        )
+        decision, authority = await resolve(work)
+        assert (decision.authority_id, authority.id, authority.channel) == (administration, administration, "email")
+        assert "не задано" in decision.reason
+
+        await work.session.execute(
+            text("UPDATE routing.authorities SET active = false WHERE id = :id"), {"id": administration}
+        )
+        with pytest.raises(NoAuthority):
+            await resolve(work)
+        # leaving without commit rolls every change back

@@ -13,7 +13,6 @@ from routing.db.tables import (
     appeal_applicants,
     appeals,
     authorities,
-    jurisdiction_rules,
     officials,
     problems,
     supervisors,
@@ -34,33 +33,42 @@ async def territories_at(session: AsyncSession, lon: float, lat: float) -> Seque
     return result.all()
 
 
-async def rules_for(session: AsyncSession, territory_ids: Sequence[uuid.UUID], category_code: str) -> Sequence[Any]:
-    result = await session.execute(
-        select(
-            jurisdiction_rules.c.territory_id,
-            jurisdiction_rules.c.authority_id,
-            jurisdiction_rules.c.note,
-            authorities.c.name.label("authority_name"),
-        )
-        .join(authorities, authorities.c.id == jurisdiction_rules.c.authority_id)
-        .where(
-            jurisdiction_rules.c.territory_id.in_(territory_ids),
-            jurisdiction_rules.c.category_code == category_code,
-            authorities.c.active,
-        )
-    )
-    return result.all()
+AUTHORITY_FACTS = (
+    "name",
+    "channel",
+    "timezone",
+    "calendar_country",
+    "calendar_subdiv",
+    "extra_holidays",
+    "extra_workdays",
+)
+"""The authority columns :data:`RESOLUTION` returns, prefixed ``rule_authority_`` and ``administration_``."""
+RESOLUTION = text(
+    """
+    SELECT t.id, t.name, t.oktmo, r.note AS rule_note,
+           ra.id AS rule_authority_id, ra.name AS rule_authority_name, ra.channel AS rule_authority_channel,
+           ra.timezone AS rule_authority_timezone, ra.calendar_country AS rule_authority_calendar_country,
+           ra.calendar_subdiv AS rule_authority_calendar_subdiv,
+           ra.extra_holidays AS rule_authority_extra_holidays, ra.extra_workdays AS rule_authority_extra_workdays,
+           ad.id AS administration_id, ad.name AS administration_name, ad.channel AS administration_channel,
+           ad.timezone AS administration_timezone, ad.calendar_country AS administration_calendar_country,
+           ad.calendar_subdiv AS administration_calendar_subdiv,
+           ad.extra_holidays AS administration_extra_holidays, ad.extra_workdays AS administration_extra_workdays
+    FROM routing.territories t
+    LEFT JOIN routing.jurisdiction_rules r ON r.territory_id = t.id AND r.category_code = :code
+    LEFT JOIN routing.authorities ra ON ra.id = r.authority_id AND ra.active
+    LEFT JOIN routing.authorities ad ON ad.territory_id = t.id AND ad.kind = 'administration' AND ad.active
+    WHERE t.boundary IS NOT NULL AND ST_Covers(t.boundary, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+    ORDER BY t.depth DESC, ST_Area(t.boundary) ASC
+    """
+)
+"""Point + category → in one round trip: the territories covering the point, most specific first (GiST), each
+with its active rule's authority for the category (``rule_authority_*``, NULL if none) and its active
+administration (``administration_*``), with what opening an appeal needs of them (channel, calendar)."""
 
 
-async def administrations_of(session: AsyncSession, territory_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-    result = await session.execute(
-        select(authorities.c.territory_id, authorities.c.id, authorities.c.name).where(
-            authorities.c.territory_id.in_(territory_ids),
-            authorities.c.kind == "administration",
-            authorities.c.active,
-        )
-    )
-    return result.all()
+async def resolution(session: AsyncSession, lon: float, lat: float, category_code: str) -> Sequence[Any]:
+    return (await session.execute(RESOLUTION, {"lon": lon, "lat": lat, "code": category_code})).all()
 
 
 async def supervisor_for(session: AsyncSession, territory_ids: Sequence[uuid.UUID], category_code: str) -> Any:

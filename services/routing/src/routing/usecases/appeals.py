@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -30,6 +31,7 @@ from routing.db.tables import (
     deliveries,
     officials,
     problems,
+    territories,
 )
 from routing.domain import appeals as rules
 from routing.domain.appeals import AppealState, Outcome, Status, TransitionError
@@ -128,20 +130,56 @@ async def _load(uow: UnitOfWork, appeal_id: uuid.UUID, scope: Collection[uuid.UU
 # --- creation ------------------------------------------------------------------------------------------------
 
 
-async def resolve(uow: UnitOfWork, lon: float, lat: float, category_code: str, category_name: str) -> Decision:
-    """Point + category → the authority, through PostGIS (most specific territory first)."""
-    found = await repo.territories_at(uow.session, lon, lat)
-    chain = [TerritoryRef(row.id, row.name, row.oktmo) for row in found]
-    ids = [t.id for t in chain]
-    rule_rows = await repo.rules_for(uow.session, ids, category_code) if ids else []
-    admin_rows = await repo.administrations_of(uow.session, ids) if ids else []
-    return decide(
-        chain,
-        [Rule(r.territory_id, r.authority_id, r.authority_name, r.note) for r in rule_rows],
-        [Administration(r.territory_id, r.id, r.name) for r in admin_rows],
+@dataclass(frozen=True)
+class AuthorityFacts:
+    """What opening an appeal needs of its authority: the channel and the working calendar."""
+
+    id: uuid.UUID
+    name: str
+    channel: str
+    timezone: str
+    calendar_country: str
+    calendar_subdiv: str | None
+    extra_holidays: list[date] | None
+    extra_workdays: list[date] | None
+
+
+def _authority_facts(row: Any, prefix: str) -> AuthorityFacts:
+    return AuthorityFacts(
+        id=getattr(row, f"{prefix}_id"),
+        **{name: getattr(row, f"{prefix}_{name}") for name in repo.AUTHORITY_FACTS},
+    )
+
+
+async def resolve_with_authority(
+    uow: UnitOfWork, lon: float, lat: float, category_code: str, category_name: str
+) -> tuple[Decision, AuthorityFacts]:
+    """Point + category → the authority (and its channel and calendar), in one statement through PostGIS."""
+    rows = await repo.resolution(uow.session, lon, lat, category_code)
+    facts: dict[uuid.UUID, AuthorityFacts] = {}
+    rule_list: list[Rule] = []
+    admin_list: list[Administration] = []
+    for row in rows:
+        if row.rule_authority_id is not None:
+            facts[row.rule_authority_id] = _authority_facts(row, "rule_authority")
+            rule_list.append(Rule(row.id, row.rule_authority_id, row.rule_authority_name, row.rule_note))
+        if row.administration_id is not None:
+            facts[row.administration_id] = _authority_facts(row, "administration")
+            admin_list.append(Administration(row.id, row.administration_id, row.administration_name))
+    decision = decide(
+        [TerritoryRef(row.id, row.name, row.oktmo) for row in rows],
+        rule_list,
+        admin_list,
         category_code=category_code,
         category_name=category_name,
     )
+    return decision, facts[decision.authority_id]
+
+
+async def resolve(uow: UnitOfWork, lon: float, lat: float, category_code: str, category_name: str) -> Decision:
+    """Point + category → the authority, through PostGIS (most specific territory first)."""
+    decision, _authority = await resolve_with_authority(uow, lon, lat, category_code, category_name)
+    return decision
 
 
 async def store_problem(uow: UnitOfWork, facts: ProblemFacts) -> None:
@@ -175,16 +213,45 @@ async def open_appeal(
     repeat_of: uuid.UUID | None = None,
     forwarded_from: uuid.UUID | None = None,
     now: datetime | None = None,
+    authority: Any | None = None,
 ) -> uuid.UUID:
-    """Create an appeal, deliver it through the authority's channel, record ``routing.appeal.sent.v1``."""
+    """Create an appeal, deliver it through the authority's channel, record ``routing.appeal.sent.v1``.
+
+    ``authority``: its facts when the caller has them already (the resolution's statement returns them).
+    The appeal, its applicant row, its timeline and its delivery row are written by one statement."""
     now = now or _now()
-    authority = await repo.authority(uow.session, authority_id)
     if authority is None:
-        raise ProblemError(404, "Орган власти не найден.")
+        authority = await repo.authority(uow.session, authority_id)
+        if authority is None:
+            raise ProblemError(404, "Орган власти не найден.")
     appeal_id = uuid.uuid4()
     state = rules.new_appeal(appeal_id, calendar_of(authority), now)
-    await uow.session.execute(
-        insert(appeals).values(
+    timeline = [
+        {"appeal_id": appeal_id, "kind": "sent", "data": {"channel": authority.channel, "reason": reason}},
+    ]
+    if authority.channel in ("cabinet", "cabinet_and_email"):
+        timeline.append({"appeal_id": appeal_id, "kind": "delivered", "data": {"channel": "cabinet"}})
+    side_writes = [
+        insert(appeal_applicants)
+        .values(
+            appeal_id=appeal_id,
+            user_id=applicant.user_id if applicant else None,
+            full_name=applicant.full_name if applicant else None,
+            email=applicant.email if applicant else None,
+            postal_address=applicant.postal_address if applicant else None,
+        )
+        .cte("new_applicant"),
+        insert(appeal_events).values(timeline).cte("new_timeline"),
+    ]
+    if authority.channel in ("email", "cabinet_and_email"):
+        side_writes.append(
+            insert(deliveries).values(id=uuid.uuid4(), appeal_id=appeal_id, channel="email").cte("new_delivery")
+        )
+    # foreign keys are checked at the end of the statement, so the CTEs may write the appeal's rows first
+    territory_oktmo = select(territories.c.oktmo).where(territories.c.id == territory_id).scalar_subquery()
+    statement = (
+        insert(appeals)
+        .values(
             id=appeal_id,
             problem_id=problem_id,
             authority_id=authority_id,
@@ -200,22 +267,20 @@ async def open_appeal(
             sent_at=now,
             registration_due_at=state.registration_due_at,
         )
+        .add_cte(*side_writes)
+        .returning(territory_oktmo.label("territory_oktmo"))
     )
-    await uow.session.execute(
-        insert(appeal_applicants).values(
-            appeal_id=appeal_id,
-            user_id=applicant.user_id if applicant else None,
-            full_name=applicant.full_name if applicant else None,
-            email=applicant.email if applicant else None,
-            postal_address=applicant.postal_address if applicant else None,
-        )
+    oktmo = (await uow.session.execute(statement)).scalar_one()
+    row = SimpleNamespace(
+        id=appeal_id,
+        problem_id=problem_id,
+        authority_id=authority_id,
+        authority_name=authority.name,
+        department_id=None,
+        territory_id=territory_id,
+        territory_oktmo=oktmo,
+        category_id=category_id,
     )
-    await _timeline(uow, appeal_id, "sent", None, channel=authority.channel, reason=reason)
-    if authority.channel in ("cabinet", "cabinet_and_email"):
-        await _timeline(uow, appeal_id, "delivered", None, channel="cabinet")
-    if authority.channel in ("email", "cabinet_and_email"):
-        await uow.session.execute(insert(deliveries).values(id=uuid.uuid4(), appeal_id=appeal_id, channel="email"))
-    row = await repo.lock_appeal(uow.session, appeal_id)
     common = published.appeal_common(row, now)
     data = published.sent(
         common,
@@ -238,7 +303,9 @@ async def create_from_problem(uow: UnitOfWork, facts: ProblemFacts, applicant: A
     if existing.first() is not None:
         return None
     try:
-        decision = await resolve(uow, facts.lon, facts.lat, facts.category_code, facts.category_name)
+        decision, authority = await resolve_with_authority(
+            uow, facts.lon, facts.lat, facts.category_code, facts.category_name
+        )
     except NoAuthority as error:
         log.warning("no authority for problem %s: %s", facts.problem_id, error)
         return None
@@ -251,6 +318,7 @@ async def create_from_problem(uow: UnitOfWork, facts: ProblemFacts, applicant: A
         territory_id=decision.location.id,
         reason=decision.reason,
         applicant=applicant,
+        authority=authority,
     )
 
 
