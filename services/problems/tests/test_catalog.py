@@ -5,8 +5,12 @@ from __future__ import annotations
 import uuid
 
 import httpx
+from sqlalchemy import text
 
-from .conftest import Tokens
+from problems.usecases import catalog_cache
+from servicekit.app import ServiceContext
+
+from .conftest import Tokens, report_body
 
 
 async def test_public_maps_and_categories(client: httpx.AsyncClient) -> None:
@@ -136,3 +140,59 @@ async def test_territory_premoderation_switch(client: httpx.AsyncClient, auth: T
         f"/admin/v1/problems/territories/{uuid.uuid4()}", json={"premoderation": True}, headers=auth("operator")
     )
     assert missing.status_code == 404
+
+
+async def test_intake_sees_a_category_edit_at_once(client: httpx.AsyncClient, auth: Tokens) -> None:
+    """Reports read maps and categories from a per-process cache; an operator's edit through the API clears it."""
+    operator = auth("operator")
+    code = f"c{uuid.uuid4().hex[:8]}"
+    created = await client.post(
+        "/admin/v1/problems/categories",
+        json={"code": code, "map": "city", "name": "Сломана скамейка", "anonymous_allowed": True},
+        headers=operator,
+    )
+    assert created.status_code == 201, created.text
+    body = report_body(category=code, extra={}, anonymous=True, applicant=None)
+    first = await client.post("/api/v1/problems", json=body, headers=auth("citizen"))
+    assert first.status_code == 201, first.text  # the category is now cached
+
+    patched = await client.patch(
+        f"/admin/v1/problems/categories/{code}", json={"anonymous_allowed": False}, headers=operator
+    )
+    assert patched.status_code == 200, patched.text
+    refused = await client.post(
+        "/api/v1/problems", json=report_body(category=code, extra={}, anonymous=True), headers=auth("citizen")
+    )
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["body.anonymous"]
+
+    assert (await client.delete(f"/admin/v1/problems/categories/{code}", headers=operator)).status_code == 200
+    gone = await client.post("/api/v1/problems", json=report_body(category=code, extra={}), headers=auth("citizen"))
+    assert gone.status_code == 422
+    assert [e["field"] for e in gone.json()["errors"]] == ["body.category"]
+
+
+async def test_catalog_cache_serves_hits_for_ttl_and_never_remembers_misses(kit: ServiceContext) -> None:
+    code = f"c{uuid.uuid4().hex[:8]}"
+    async with kit.session_factory() as session:
+        assert await catalog_cache.category_by_code(session, code, ttl=60) is None
+        city = await catalog_cache.map_by_code(session, "city", ttl=60)
+        await session.execute(
+            text("INSERT INTO problems.categories (id, map_id, code, name) VALUES (:id, :m, :code, 'Первое имя')"),
+            {"id": uuid.uuid4(), "m": city.id, "code": code},
+        )
+        await session.commit()
+        assert (await catalog_cache.category_by_code(session, code, ttl=60)).name == "Первое имя"  # a miss: no memory
+        # another process (here: bare SQL) renames it: this process serves its copy until the ttl is over
+        await session.execute(text("UPDATE problems.categories SET name = 'Второе' WHERE code = :c"), {"c": code})
+        await session.commit()
+        assert (await catalog_cache.category_by_code(session, code, ttl=60)).name == "Первое имя"
+        assert (await catalog_cache.category_by_code(session, code, ttl=0)).name == "Второе"
+        await session.execute(text("UPDATE problems.categories SET name = 'Третье' WHERE code = :c"), {"c": code})
+        await session.commit()
+        catalog_cache.invalidate()
+        assert (await catalog_cache.category_by_code(session, code, ttl=60)).name == "Третье"
+        await session.execute(text("DELETE FROM problems.categories WHERE code = :c"), {"c": code})
+        await session.commit()
+        catalog_cache.invalidate()
+        assert await catalog_cache.category_by_code(session, code, ttl=60) is None

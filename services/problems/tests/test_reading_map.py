@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from problems.domain import clusters
+from problems.usecases import map_cells
 
 from .test_reading_fixtures import Seed, reading_app, reading_client, reading_kit, reading_settings, seed  # noqa: F401
 
@@ -90,12 +91,70 @@ async def test_cells_follow_status_changes_moves_and_deletes(reading_client: htt
     assert _counts(await _map(reading_client, seed, bbox=near_kolomna, zoom=10)) == 1
     await seed.execute("DELETE FROM problems.problems WHERE map_id = :m", {"m": seed.map_id})
     assert (await _map(reading_client, seed, bbox=RUSSIA, zoom=3))["features"] == []
+    assert await map_cells.fold(seed.kit.session_factory) > 0
     async with seed.kit.session_factory() as session:
         left = await session.execute(
             text("SELECT count(*) FROM problems.map_cells WHERE map_id = :m AND (n <> 0 OR abs(sum_lon) > 1e-6)"),
             {"m": seed.map_id},
         )
         assert left.scalar_one() == 0
+
+
+CELLS_NOW = """
+    SELECT level, cell_x, cell_y, category_id, status, n, round(sum_lon::numeric, 6), round(sum_lat::numeric, 6)
+      FROM (SELECT level, cell_x, cell_y, category_id, status, sum(n) AS n, sum(sum_lon) AS sum_lon,
+                   sum(sum_lat) AS sum_lat
+              FROM (SELECT * FROM problems.map_cells UNION ALL SELECT * FROM problems.map_cell_deltas) c
+             WHERE map_id = :m GROUP BY 1, 2, 3, 4, 5) s
+     WHERE n <> 0
+"""
+CELLS_FROM_PROBLEMS = """
+    SELECT l.level, floor((ST_X(p.point) + 180.0) / (360.0 / 2 ^ (l.level + 2)))::int,
+           floor((ST_Y(p.point) + 90.0) / (360.0 / 2 ^ (l.level + 2)))::int, p.category_id, p.status, count(*),
+           round(sum(ST_X(p.point))::numeric, 6), round(sum(ST_Y(p.point))::numeric, 6)
+      FROM problems.problems p CROSS JOIN unnest(CAST(:levels AS int[])) AS l(level)
+     WHERE p.map_id = :m AND NOT p.private
+       AND p.status IN ('published', 'sent', 'registered', 'in_work', 'answered', 'solved', 'not_solved', 'forwarded')
+     GROUP BY 1, 2, 3, 4, 5
+"""
+
+
+async def test_reports_append_deltas_that_the_fold_moves_without_changing_the_map(
+    reading_client: httpx.AsyncClient, seed: Seed
+) -> None:
+    """Intake does not update the shared cells: it appends deltas; the map reads cells + deltas, so folding them
+    (the worker) changes no answer, and afterwards the cells alone equal a recount from the problems."""
+    ids = await seed.problems(
+        *[{"lon": KOLOMNA[0] + i * 0.01, "lat": KOLOMNA[1]} for i in range(4)],
+        {"lon": TULA[0], "lat": TULA[1], "category": "light"},
+        {"lon": TULA[0], "lat": TULA[1], "category": "secret"},
+    )
+    await seed.execute("UPDATE problems.problems SET status = 'in_work' WHERE id = :id", {"id": ids[0]})
+    await seed.execute("DELETE FROM problems.problems WHERE id = :id", {"id": ids[1]})
+    params = {"m": seed.map_id, "levels": list(clusters.CELL_LEVELS)}
+    async with seed.kit.session_factory() as session:
+        pending = await session.execute(
+            text("SELECT count(*) FROM problems.map_cell_deltas WHERE map_id = :m"), {"m": seed.map_id}
+        )
+        assert pending.scalar_one() > 0
+        expected = set((await session.execute(text(CELLS_FROM_PROBLEMS), params)).all())
+        assert set((await session.execute(text(CELLS_NOW), params)).all()) == expected
+    views = [(RUSSIA, 3), (RUSSIA, 5), ("38.6,54.0,39.0,55.3", 10), ("37.5,54.1,37.7,54.3", 12)]
+    before = [await _map(reading_client, seed, bbox=bbox, zoom=zoom) for bbox, zoom in views]
+    assert _counts(before[0]) == 4
+
+    assert await map_cells.fold(seed.kit.session_factory) > 0
+
+    after = [await _map(reading_client, seed, bbox=bbox, zoom=zoom) for bbox, zoom in views]
+    assert after == before
+    async with seed.kit.session_factory() as session:
+        left = await session.execute(text("SELECT count(*) FROM problems.map_cell_deltas"))
+        assert left.scalar_one() == 0
+        folded = set(
+            (await session.execute(text(CELLS_NOW.replace("map_cell_deltas", "map_cells WHERE false")), params)).all()
+        )
+        assert folded == expected
+    assert await map_cells.fold(seed.kit.session_factory) == 0
 
 
 async def test_category_filter_includes_subcategories(reading_client: httpx.AsyncClient, seed: Seed) -> None:

@@ -35,6 +35,13 @@ class ProblemsSettings(ServiceSettings):
     s3_create_bucket: bool = False
     """Create the bucket at start-up if missing (local stacks, tests)."""
 
+    catalog_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long a process serves a map or category from memory when taking reports (0: always ask the database).
+    Edits through the API are seen at once by the process that made them, by other processes within this time."""
+
+    map_cells_fold_interval: float = Field(default=2.0, gt=0)
+    """Seconds between the worker's folds of the map's cluster-cell deltas into ``map_cells``."""
+
     confirm_days: int = Field(default=15, ge=1)
     """Days the author has after an answer to confirm or dispute it (then it closes on its own)."""
 

@@ -117,7 +117,12 @@ async def report_problem(uow: Uow, settings: Settings, caller: Caller, body: Rep
     )
     async with uow:
         status, out = await usecases.report(
-            uow, settings, caller, draft, key=key, fingerprint=fingerprint(body.model_dump(mode="json"))
+            uow,
+            settings,
+            caller,
+            draft,
+            key=key,
+            fingerprint=fingerprint(body.model_dump(mode="json")) if key is not None else "",
         )
     return JSONResponse(out, status_code=status, headers={"Location": f"/api/v1/problems/{out['id']}"})
 

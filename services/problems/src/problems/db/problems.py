@@ -7,7 +7,24 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geography
-from sqlalchemy import cast, delete, func, insert, literal, select, text, tuple_, update
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Text,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +72,90 @@ async def territories_covering(session: AsyncSession, lon: float, lat: float) ->
 
 async def insert_problem(session: AsyncSession, values: dict[str, Any], lon: float, lat: float) -> None:
     await session.execute(insert(problems).values(**values, point=make_point(lon, lat)))
+
+
+REPORT_COLUMNS = (
+    "id",
+    "map_id",
+    "category_id",
+    "private",
+    "address",
+    "title",
+    "description",
+    "extra",
+    "author_id",
+    "anonymous",
+    "reported_by_client",
+    "reported_at",
+    "updated_at",
+)
+"""The columns :func:`report_problem` takes from the caller (status, territory_ids, published_at it decides)."""
+
+
+def _report_statement() -> Any:
+    """Built once (bind parameters only): building this construct per request costs more than running it."""
+    point = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon", type_=Float), bindparam("lat", type_=Float)), 4326)
+    covering = (
+        select(
+            func.coalesce(func.array_agg(territories.c.id), cast(text("'{}'"), problems.c.territory_ids.type)).label(
+                "ids"
+            ),
+            func.coalesce(func.bool_or(territories.c.premoderation), False).label("premoderation"),
+        )
+        .where(func.ST_Covers(territories.c.boundary, point))
+        .cte("covering")
+    )
+    held = or_(bindparam("map_premoderation", type_=Boolean), covering.c.premoderation)
+    columns: dict[str, Any] = {name: bindparam(f"v_{name}", type_=problems.c[name].type) for name in REPORT_COLUMNS}
+    columns["status"] = case((held, literal("moderation")), else_=literal("published"))
+    columns["territory_ids"] = covering.c.ids
+    columns["published_at"] = case((held, null()), else_=columns["reported_at"])
+    columns["point"] = point
+    returned = [c for c in problems.c if c.name not in ("point", "search")]
+    inserted = (
+        insert(problems)
+        .from_select(list(columns), select(*(v.label(k) for k, v in columns.items())).select_from(covering))
+        .returning(*returned, func.ST_X(problems.c.point).label("lon"), func.ST_Y(problems.c.point).label("lat"))
+        .cte("inserted")
+    )
+    step_text = case(
+        (inserted.c.status == "moderation", bindparam("step_moderation", type_=Text)),
+        else_=bindparam("step_published", type_=Text),
+    )
+    timeline_step = insert(status_history).from_select(
+        ["problem_id", "at", "status", "text"],
+        select(inserted.c.id, inserted.c.reported_at, inserted.c.status, step_text),
+    )
+    return select(inserted).add_cte(timeline_step.cte("timeline_step"))
+
+
+_REPORT = _report_statement()
+
+
+async def report_problem(
+    session: AsyncSession,
+    values: dict[str, Any],
+    lon: float,
+    lat: float,
+    *,
+    map_premoderation: bool,
+    first_step: dict[str, str],
+) -> Any:
+    """Insert a new problem and its first timeline step in one round trip.
+
+    The territories covering the point are looked up in the same statement: their ids go to ``territory_ids``,
+    and if the map or any of them is pre-moderated the problem starts in ``moderation`` (``published_at`` null),
+    otherwise in ``published``. ``values`` holds the :data:`REPORT_COLUMNS`; ``first_step`` the timeline's text
+    by status. Returns the inserted row (the problem's columns, ``lon``/``lat``)."""
+    params = {f"v_{name}": values[name] for name in REPORT_COLUMNS}
+    params.update(
+        lon=lon,
+        lat=lat,
+        map_premoderation=map_premoderation,
+        step_moderation=first_step["moderation"],
+        step_published=first_step["published"],
+    )
+    return (await session.execute(_REPORT, params)).one()
 
 
 async def insert_applicant(session: AsyncSession, values: dict[str, Any]) -> None:

@@ -119,6 +119,24 @@ map_cells = Table(
     PrimaryKeyConstraint("level", "cell_x", "cell_y", "map_id", "category_id", "status", name="map_cells_pkey"),
 )
 
+map_cell_deltas = Table(
+    "map_cell_deltas",
+    metadata,
+    Column("level", SmallInteger, nullable=False),
+    Column("cell_x", Integer, nullable=False),
+    Column("cell_y", Integer, nullable=False),
+    Column("map_id", UUID(as_uuid=True), nullable=False),
+    Column("category_id", UUID(as_uuid=True), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("sum_lon", Float, nullable=False),
+    Column("sum_lat", Float, nullable=False),
+    Index("map_cell_deltas_cell_idx", "level", "cell_x", "cell_y"),
+    comment="Not yet folded changes of map_cells (+1/-1 per level), appended by the trigger.",
+)
+"""Appended by the trigger (migration 0004) instead of updating the shared ``map_cells`` rows at every report;
+``problems.map_cells_fold()`` moves them into ``map_cells``. Readers sum both."""
+
 # Indexes on the `problems` table that the map and the lists read through (created by migration 0003).
 Index("problems_public_point_gist", problems.c.point, postgresql_using="gist", postgresql_where=PUBLIC_WHERE)
 Index(

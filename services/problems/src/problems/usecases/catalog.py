@@ -7,6 +7,7 @@ from typing import Any
 
 from problems.db import catalog as db
 from problems.domain.reports import FieldErrors, check_attribute_definitions
+from problems.usecases import catalog_cache
 from servicekit.http.pagination import Page, PageRequest, make_page
 from servicekit.http.problems import ProblemError
 from servicekit.uow import UnitOfWork
@@ -82,6 +83,7 @@ async def create_map(uow: UnitOfWork, values: dict[str, Any]) -> dict[str, Any]:
         raise _conflict("Карта с таким кодом уже есть.")
     row = await db.map_by_code(uow.session, values["code"])
     await uow.commit()
+    catalog_cache.invalidate()
     return map_out(row)
 
 
@@ -92,6 +94,7 @@ async def update_map(uow: UnitOfWork, code: str, values: dict[str, Any]) -> dict
     if row is None:
         raise ProblemError(404, "Карта не найдена.", title="Not found")
     await uow.commit()
+    catalog_cache.invalidate()
     return map_out(row)
 
 
@@ -103,6 +106,7 @@ async def delete_map(uow: UnitOfWork, code: str) -> None:
         raise _conflict("На карте есть категории: сначала удалите или перенесите их.")
     await db.delete_map(uow.session, row.id)
     await uow.commit()
+    catalog_cache.invalidate()
 
 
 async def _resolve(uow: UnitOfWork, values: dict[str, Any], errors: FieldErrors, map_id: uuid.UUID | None) -> None:
@@ -139,6 +143,7 @@ async def create_category(uow: UnitOfWork, values: dict[str, Any]) -> dict[str, 
         raise _conflict("Категория с таким кодом уже есть.")
     row = await db.category_by_code(uow.session, values["code"])
     await uow.commit()
+    catalog_cache.invalidate()
     return category_out(row)
 
 
@@ -156,6 +161,7 @@ async def update_category(uow: UnitOfWork, code: str, values: dict[str, Any]) ->
         await db.update_category(uow.session, row.id, values)
     fresh = await db.category_by_code(uow.session, code)
     await uow.commit()
+    catalog_cache.invalidate()
     return category_out(fresh)
 
 
@@ -171,6 +177,7 @@ async def delete_category(uow: UnitOfWork, code: str) -> bool:
         await db.delete_category(uow.session, row.id)
         deleted = True
     await uow.commit()
+    catalog_cache.invalidate()
     return deleted
 
 
@@ -181,4 +188,5 @@ async def set_territory_premoderation(uow: UnitOfWork, territory_id: uuid.UUID, 
         raise ProblemError(404, "Территория не найдена.", title="Not found")
     row = await territories_db.territory(uow.session, territory_id)
     await uow.commit()
+    catalog_cache.invalidate()
     return {"id": row.id, "oktmo": row.oktmo, "name": row.name, "level": row.level, "premoderation": row.premoderation}

@@ -14,6 +14,7 @@ from problems.domain.reports import FieldErrors, clean_extra, in_russia_extent
 from problems.domain.statuses import OPEN_FOR_DUPLICATES, status_name
 from problems.events import published
 from problems.settings import ProblemsSettings
+from problems.usecases import catalog_cache
 from problems.usecases.common import (
     FIRST_STEP,
     full_view,
@@ -93,8 +94,9 @@ async def report(
             return stored.status_code, stored.body
 
     errors = FieldErrors()
-    map_row = await catalog_db.map_by_code(uow.session, draft.map_code)
-    category = await catalog_db.category_by_code(uow.session, draft.category_code)
+    ttl = settings.catalog_cache_seconds
+    map_row = await catalog_cache.map_by_code(uow.session, draft.map_code, ttl=ttl)
+    category = await catalog_cache.category_by_code(uow.session, draft.category_code, ttl=ttl)
     if map_row is None:
         errors.add("body.map", "Нет такой карты.")
     elif map_row.volunteers_only and "volunteer" not in principal.roles:
@@ -116,19 +118,14 @@ async def report(
     if errors or map_row is None or category is None:
         raise _invalid(errors)
 
-    territories = await db.territories_covering(uow.session, draft.lon, draft.lat)
-    premoderation = map_row.premoderation or any(t.premoderation for t in territories)
     now = datetime.now(UTC)
-    problem_id = uuid.uuid4()
-    status = "moderation" if premoderation else "published"
     author = None if partner else user_id(principal)
-    await db.insert_problem(
+    inserted = await db.report_problem(
         uow.session,
         {
-            "id": problem_id,
+            "id": uuid.uuid4(),
             "map_id": map_row.id,
             "category_id": category.id,
-            "status": status,
             "private": category.private,
             "address": draft.address,
             "title": draft.title,
@@ -137,18 +134,21 @@ async def report(
             "author_id": author,
             "anonymous": draft.anonymous,
             "reported_by_client": principal.client_id if partner else None,
-            "territory_ids": [t.id for t in territories],
             "reported_at": now,
-            "published_at": None if premoderation else now,
             "updated_at": now,
         },
         draft.lon,
         draft.lat,
+        map_premoderation=map_row.premoderation,
+        first_step=FIRST_STEP,
     )
+    problem_id, premoderation = inserted.id, inserted.status == "moderation"
+    display_name = None
     if not draft.anonymous:
         applicant = draft.applicant
         display = draft.display_name or (short_name(applicant.full_name) if applicant else None)
         if applicant is not None or display:
+            display_name = display
             await db.insert_applicant(
                 uow.session,
                 {
@@ -162,8 +162,13 @@ async def report(
             )
     if photo_ids:
         await db.attach_photos(uow.session, problem_id, photo_ids)
-    await db.add_timeline(uow.session, problem_id, at=now, status=status, text_=FIRST_STEP[status])
-    row = await db.problem_view(uow.session, problem_id)
+    row = SimpleNamespace(
+        **inserted._mapping,
+        map_code=map_row.code,
+        category_code=category.code,
+        category_name=category.name,
+        author_display_name=display_name,
+    )
     photos = [SimpleNamespace(id=photo_id) for photo_id in photo_ids]
     uow.record(published.reported(row))
     if not premoderation:
