@@ -130,15 +130,18 @@ async def measure(calls: dict[str, tuple[Call, Call]], requests: int) -> dict[st
 
 async def main(args: argparse.Namespace) -> None:
     sys.path[:0] = [str(ROOT / "services" / "analytics" / "src")]
+    from sqlalchemy import text
+
     from servicekit import provision
     from servicekit.db import asyncpg_dsn, create_engine, create_session_factory
 
     admin_url = os.environ.get("GOROD_ADMIN_DATABASE_URL", provision.DEFAULT_ADMIN_URL)
     database = os.environ.get("GOROD_BENCH_ANALYTICS_DATABASE", "gorod_bench_analytics")
     [db] = provision.service_databases(admin_url, database, ["analytics"], role_prefix=f"{database}_")
-    await provision.drop_database(admin_url, database, [db])
-    print(f"provisioning {database} …", flush=True)
-    await provision.create_database(admin_url, database, [db])
+    if not args.reuse:
+        await provision.drop_database(admin_url, database, [db])
+        print(f"provisioning {database} …", flush=True)
+        await provision.create_database(admin_url, database, [db])
     server: subprocess.Popen[bytes] | None = None
     try:
         await asyncio.to_thread(provision.migrate, ROOT / "services" / "analytics", db.url)
@@ -149,39 +152,52 @@ async def main(args: argparse.Namespace) -> None:
 
         os.environ["ANALYTICS_DATABASE_URL"] = db.url
         settings = AnalyticsSettings(database_url=db.url, log_json=False)
-        print(f"generating {args.problems:,} problems' events into the archive …", flush=True)
-        events, load_s = await load_archive(asyncpg_dsn(db.url), args.problems, args.towns, args.days)
-        print(f"archived {events:,} events in {load_s:.0f} s", flush=True)
-        admin = await provision.admin_connect(provision._with_database(admin_url, database))
-        try:
-            await admin.execute("VACUUM ANALYZE analytics.archive")
-        finally:
-            await admin.close()
-
         engine = create_engine(settings, pool_size=2)
-        last = [0.0]
+        if args.reuse:
+            async with engine.connect() as conn:
+                events = int((await conn.execute(text("SELECT count(*) FROM analytics.archive"))).scalar_one())
+            rebuild_s = float("nan")
+            admin = await provision.admin_connect(provision._with_database(admin_url, database))
+            try:
+                await admin.execute("ANALYZE analytics.problems")
+                if await admin.fetchval("SELECT to_regclass('analytics.problem_days') IS NOT NULL"):
+                    await admin.execute("ANALYZE analytics.problem_days")
+            finally:
+                await admin.close()
+            print(f"reusing {database}: {events:,} events, read models as left by an earlier run", flush=True)
+        else:
+            print(f"generating {args.problems:,} problems' events into the archive …", flush=True)
+            events, load_s = await load_archive(asyncpg_dsn(db.url), args.problems, args.towns, args.days)
+            print(f"archived {events:,} events in {load_s:.0f} s", flush=True)
+            admin = await provision.admin_connect(provision._with_database(admin_url, database))
+            try:
+                await admin.execute("VACUUM ANALYZE analytics.archive")
+            finally:
+                await admin.close()
 
-        def progress(done: int, total: int, seconds: float) -> None:
-            if seconds - last[0] >= 15 or done == total:
-                last[0] = seconds
-                rate = done / seconds if seconds else 0.0
-                print(f"  rebuild {done:>11,} / {total:,} events, {seconds:6.0f} s, {rate:,.0f} ev/s", flush=True)
+            last = [0.0]
 
-        print("rebuilding every read model from the archive …", flush=True)
-        started = time.monotonic()
-        await rebuild(engine, progress=progress)
-        rebuild_s = time.monotonic() - started
-        admin = await provision.admin_connect(provision._with_database(admin_url, database))
-        try:
-            for table in ("problems", "appeals", "votes", "territories", "authorities"):
-                await admin.execute(f"VACUUM ANALYZE analytics.{table}")
-            sizes = {
-                table: await admin.fetchval(f"SELECT count(*) FROM analytics.{table}")  # noqa: S608 - our table names
-                for table in ("problems", "appeals", "votes")
-            }
-        finally:
-            await admin.close()
-        print(f"rebuilt in {rebuild_s:.0f} s: {sizes}", flush=True)
+            def progress(done: int, total: int, seconds: float) -> None:
+                if seconds - last[0] >= 15 or done == total:
+                    last[0] = seconds
+                    rate = done / seconds if seconds else 0.0
+                    print(f"  rebuild {done:>11,} / {total:,} events, {seconds:6.0f} s, {rate:,.0f} ev/s", flush=True)
+
+            print("rebuilding every read model from the archive …", flush=True)
+            started = time.monotonic()
+            await rebuild(engine, progress=progress)
+            rebuild_s = time.monotonic() - started
+            admin = await provision.admin_connect(provision._with_database(admin_url, database))
+            try:
+                for table in ("problems", "appeals", "votes", "territories", "authorities", "problem_days"):
+                    await admin.execute(f"VACUUM ANALYZE analytics.{table}")
+                sizes = {
+                    table: await admin.fetchval(f"SELECT count(*) FROM analytics.{table}")  # noqa: S608 - our table names
+                    for table in ("problems", "appeals", "votes")
+                }
+            finally:
+                await admin.close()
+            print(f"rebuilt in {rebuild_s:.0f} s: {sizes}", flush=True)
 
         port = free_port()
         env = {
@@ -254,7 +270,7 @@ async def main(args: argparse.Namespace) -> None:
             server.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 server.wait(timeout=10)
-        if not args.keep:
+        if not (args.keep or args.reuse):
             await provision.drop_database(admin_url, database, [db])
 
 
@@ -283,6 +299,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--towns", type=int, default=19, help="towns besides Коломна in the region")
     parser.add_argument("--days", type=int, default=365, help="problems reported over this many days")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the reports on a database kept by an earlier --keep run (migrated to head; no load, no rebuild;"
+        " implies --keep)",
+    )
     return parser.parse_args()
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,7 +25,7 @@ from servicekit.events import TYPE_PREFIX, CloudEvent
 from servicekit.testing.plugin import TestStack
 from servicekit.uow import UnitOfWork
 
-MODEL_TABLES = ("territories", "authorities", "problems", "appeals", "votes")
+MODEL_TABLES = ("territories", "authorities", "problems", "problem_days", "appeals", "votes")
 
 
 @pytest.fixture(scope="session")
@@ -120,8 +122,26 @@ async def dump(engine: AsyncEngine, table: str) -> list[tuple[object, ...]]:
             )
         ]
         select = ", ".join(f"ST_AsText({c})" if c in ("point", "boundary") else c for c in columns)
-        rows = await conn.execute(text(f"SELECT {select} FROM {table} ORDER BY 1"))
+        order = ", ".join(str(n) for n in range(1, len(columns) + 1))
+        rows = await conn.execute(text(f"SELECT {select} FROM {table} ORDER BY {order}"))
         return [tuple(r) for r in rows]
 
 
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations" / "versions"
+
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+async def rollup_from_scratch(engine: AsyncEngine) -> list[tuple[object, ...]]:
+    """``problem_days`` computed afresh from ``problems`` (the SQL that backfills it in migration 0003), in the
+    order of :func:`dump`: what the trigger-kept rollup must equal at any time."""
+    spec = importlib.util.spec_from_file_location("rollup_migration", MIGRATIONS / "0003_problem_days_rollup.py")
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    backfill: str = migration.BACKFILL
+    select = backfill[backfill.index("SELECT") :]
+    async with engine.connect() as conn:
+        rows = await conn.execute(text(f"SELECT * FROM ({select}) r ORDER BY 1, 2, 3, 4, 5, 6, 7"))
+        return [tuple(r) for r in rows]

@@ -23,7 +23,7 @@ from analytics.events.consumed import archive_event
 from analytics.usecases.projector import project_once, rebuild
 from servicekit.uow import UnitOfWork
 
-from .conftest import MODEL_TABLES, NOW, Feed, dump, project_all
+from .conftest import MODEL_TABLES, NOW, Feed, dump, project_all, rollup_from_scratch
 
 pytestmark = pytest.mark.integration
 
@@ -208,6 +208,7 @@ async def test_incremental_build_and_rebuild_end_identical(clean: AsyncEngine, f
         await project_once(clean, batch=40)  # the projector lags and catches up in small batches
     await project_all(clean)
     incremental = {table: await dump(clean, table) for table in MODEL_TABLES}
+    assert incremental["problem_days"] == await rollup_from_scratch(clean)
     assert len(incremental["problems"]) == 80
     assert incremental["appeals"]
     assert incremental["votes"]
@@ -216,6 +217,7 @@ async def test_incremental_build_and_rebuild_end_identical(clean: AsyncEngine, f
     assert applied == len(stream)
     assert seen[-1][0] == seen[-1][1] == len(stream)
     rebuilt = {table: await dump(clean, table) for table in MODEL_TABLES}
+    assert rebuilt["problem_days"] == incremental["problem_days"]
     assert rebuilt == incremental
     # and a single model rebuilt alone ends identical too
     await rebuild(clean, ["appeals"])

@@ -8,8 +8,9 @@ import json
 import statistics
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -60,6 +61,14 @@ def _final_problems(stream: list[SyntheticEvent]) -> dict[str, dict[str, Any]]:
     return problems
 
 
+def _local_day(stamp: str) -> date:
+    return datetime.fromisoformat(stamp).astimezone(ZoneInfo("Europe/Moscow")).date()
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
 def _district(point: dict[str, float]) -> str:
     lon, lat = point["lon"], point["lat"]
     quadrant = ("s" if lat < synthetic.DISTRICT_SPLIT[1] else "n") + ("w" if lon < synthetic.DISTRICT_SPLIT[0] else "e")
@@ -82,6 +91,23 @@ async def test_dashboard_matches_the_events(client: httpx.AsyncClient, loaded: l
     by_district = Counter(_district(p["point"]) for p in counted.values())
     assert {c["oktmo"]: c["reported"] for c in body["children"]} == {
         o: by_district[o] for o, _n, _q in synthetic.DISTRICTS
+    }
+    # per week (Monday, local time), new and solved, as the rollup must give them
+    reported_at = {
+        e.data["problem_id"]: _local_day(e.data["reported_at"])
+        for e in loaded
+        if e.routing_key == "problems.problem.reported.v1"
+    }
+    solved_at: dict[str, date | None] = {}
+    for e in loaded:
+        if e.routing_key == "problems.problem.status_changed.v1":
+            solved = e.data["to_status"] == "solved"
+            solved_at[e.data["problem_id"]] = _local_day(e.data["changed_at"]) if solved else None
+    new_weeks = Counter(_monday(reported_at[k]) for k in counted)
+    solved_weeks = Counter(_monday(d) for d in solved_at.values() if d is not None)
+    assert {w["week"]: w["new"] for w in body["weekly"] if w["new"]} == {str(k): v for k, v in new_weeks.items()}
+    assert {w["week"]: w["solved"] for w in body["weekly"] if w["solved"]} == {
+        str(k): v for k, v in solved_weeks.items()
     }
     # times to answer: median over the appeals sent in the period that were answered
     sent = {e.data["appeal_id"]: e.time for e in loaded if e.routing_key == "routing.appeal.sent.v1"}

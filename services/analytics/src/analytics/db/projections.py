@@ -150,7 +150,7 @@ UPDATE problems p SET territory_id = l.territory_id, territory_path = territory_
 
 PROBLEMS = ModelSql(
     "problems",
-    ("problems",),
+    ("problems", "problem_days"),
     {
         "problems.problem.reported.v1": (_PROBLEM_REPORTED,),
         "problems.problem.published.v1": (_PROBLEM_PUBLISHED,),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, text
@@ -48,39 +48,37 @@ async def territories_page(
 _PERIOD = "reported_at >= :since AND reported_at < :until AND territory_path @> ARRAY[CAST(:t AS uuid)]"
 
 
+_DAYS = "territory_id = :t AND day >= :since AND day < :until"
+
+
 async def problem_counts(
-    session: AsyncSession, territory_id: uuid.UUID, since: datetime, until: datetime
+    session: AsyncSession, territory_id: uuid.UUID, since: date, until: date
 ) -> Sequence[RowMapping]:
-    """Problems reported in the period by category and status."""
+    """Problems reported in the period (local days, ``until`` exclusive) by category and status, from the rollup
+    ``problem_days``."""
     rows = await session.execute(
         text(
-            f"SELECT category_code, min(category_name) AS category_name, status, count(*) AS n FROM problems"
-            f" WHERE {_PERIOD} AND status NOT IN {PUBLIC_STATUSES} GROUP BY category_code, status"
+            f"SELECT NULLIF(category_code, '') AS category_code, min(NULLIF(category_name, '')) AS category_name,"
+            f" status, sum(reported)::int AS n FROM problem_days WHERE {_DAYS}"
+            f" GROUP BY category_code, status HAVING sum(reported) > 0"
         ),
         {"t": territory_id, "since": since, "until": until},
     )
     return rows.mappings().all()
 
 
-async def weekly(
-    session: AsyncSession, territory_id: uuid.UUID, since: datetime, until: datetime, tz: str
-) -> Sequence[RowMapping]:
-    """New (reported) and solved problems per week (weeks start on Monday in the territory's time zone)."""
+async def weekly(session: AsyncSession, territory_id: uuid.UUID, since: date, until: date) -> Sequence[RowMapping]:
+    """New (reported) and solved problems per week (weeks start on Monday; days are local to the territory)."""
     rows = await session.execute(
         text(
             f"""
-            WITH new AS (
-              SELECT date_trunc('week', reported_at AT TIME ZONE :tz)::date AS week, count(*) AS n FROM problems
-               WHERE {_PERIOD} AND status NOT IN {PUBLIC_STATUSES} GROUP BY 1),
-            solved AS (
-              SELECT date_trunc('week', solved_at AT TIME ZONE :tz)::date AS week, count(*) AS n FROM problems
-               WHERE solved_at >= :since AND solved_at < :until AND territory_path @> ARRAY[CAST(:t AS uuid)]
-               GROUP BY 1)
-            SELECT COALESCE(new.week, solved.week) AS week, COALESCE(new.n, 0) AS new, COALESCE(solved.n, 0) AS solved
-              FROM new FULL JOIN solved ON new.week = solved.week ORDER BY 1
+            SELECT date_trunc('week', day::timestamp)::date AS week, sum(reported)::int AS new,
+                   sum(solved)::int AS solved
+              FROM problem_days WHERE {_DAYS}
+             GROUP BY 1 HAVING sum(reported) > 0 OR sum(solved) > 0 ORDER BY 1
             """
         ),
-        {"t": territory_id, "since": since, "until": until, "tz": tz},
+        {"t": territory_id, "since": since, "until": until},
     )
     return rows.mappings().all()
 
@@ -114,17 +112,18 @@ async def response_times(
 
 
 async def children_counts(
-    session: AsyncSession, territory_id: uuid.UUID, since: datetime, until: datetime
+    session: AsyncSession, territory_id: uuid.UUID, since: date, until: date
 ) -> Sequence[RowMapping]:
+    """Problems reported in the period and solved now, per child territory (from the rollup)."""
     rows = await session.execute(
         text(
-            f"""
+            """
             SELECT c.id, c.oktmo, c.name, COALESCE(p.reported, 0) AS reported, COALESCE(p.solved, 0) AS solved
               FROM territories c
-              LEFT JOIN (
-                SELECT territory_path[array_position(territory_path, CAST(:t AS uuid)) - 1] AS child,
-                       count(*) AS reported, count(*) FILTER (WHERE status = 'solved') AS solved
-                  FROM problems WHERE {_PERIOD} AND status NOT IN {PUBLIC_STATUSES} GROUP BY 1) p ON p.child = c.id
+              LEFT JOIN LATERAL (
+                SELECT sum(d.reported)::int AS reported,
+                       (sum(d.reported) FILTER (WHERE d.status = 'solved'))::int AS solved
+                  FROM problem_days d WHERE d.territory_id = c.id AND d.day >= :since AND d.day < :until) p ON true
              WHERE c.parent_id = :t ORDER BY c.name
             """
         ),
@@ -154,6 +153,13 @@ _OVERDUE = """
    AND (CAST(:department AS uuid) IS NULL OR a.department_id = CAST(:department AS uuid))
    AND o.days >= :min_days
 """
+_OPEN_ONLY = "\n   AND a.answered_at IS NULL"
+"""Implied by ``kind <> 'answered_late'``; spelled out so that the partial index of open appeals is used."""
+
+
+def _overdue(params: dict[str, Any]) -> str:
+    return _OVERDUE if params["include_answered"] else _OVERDUE + _OPEN_ONLY
+
 
 OVERDUE_GROUP_SORTS = {
     "overdue": "overdue",
@@ -177,7 +183,7 @@ async def overdue_by_department(
                    round(avg(o.days)::numeric, 1)::float8 AS avg_days_overdue,
                    round(max(o.days)::numeric, 1)::float8 AS max_days_overdue,
                    sum(a.extensions)::int AS extensions, sum(a.escalations)::int AS escalations
-              {_OVERDUE}
+              {_overdue(params)}
              GROUP BY a.authority_id, a.department_id
              ORDER BY {order} {direction}, a.authority_id, a.department_id NULLS FIRST
             """
@@ -190,7 +196,7 @@ async def overdue_by_department(
 OVERDUE_APPEAL_SORTS = {"days": "o.days", "due": "due_at", "sent": "a.sent_at"}
 
 
-def _appeal_select(sort: str) -> str:
+def _appeal_select(sort: str, params: dict[str, Any]) -> str:
     return f"""
         SELECT a.id, a.problem_id, a.authority_id, a.authority_name, a.department_id, d.name AS department_name,
                a.territory_id, t.name AS territory_name, a.category_id, a.sent_at, a.registered_at,
@@ -198,7 +204,7 @@ def _appeal_select(sort: str) -> str:
                CASE k.kind WHEN 'registration' THEN a.registration_due_at ELSE a.answer_due_at END AS due_at,
                a.answered_at, k.kind, round(o.days::numeric, 1)::float8 AS days_overdue,
                a.extensions, a.escalations, a.forwards, {OVERDUE_APPEAL_SORTS[sort]} AS sort_value
-          {_OVERDUE}
+          {_overdue(params)}
     """
 
 
@@ -219,7 +225,7 @@ async def overdue_appeals(
         keyset = f"AND ({OVERDUE_APPEAL_SORTS[sort]}, a.id) {op} (CAST(:after_value AS {_cast(sort)}), :after_id)"
         values.update(after_value=after[0], after_id=uuid.UUID(str(after[1])))
     rows = await session.execute(
-        text(f"{_appeal_select(sort)} {keyset} ORDER BY sort_value {direction}, a.id {direction} LIMIT :limit"),
+        text(f"{_appeal_select(sort, params)} {keyset} ORDER BY sort_value {direction}, a.id {direction} LIMIT :limit"),
         values,
     )
     return rows.mappings().all()
@@ -234,7 +240,7 @@ async def stream_overdue_appeals(
 ) -> AsyncIterator[RowMapping]:
     direction = "DESC" if descending else "ASC"
     result = await session.stream(
-        text(f"{_appeal_select(sort)} ORDER BY sort_value {direction}, a.id {direction} LIMIT :cap"),
+        text(f"{_appeal_select(sort, params)} ORDER BY sort_value {direction}, a.id {direction} LIMIT :cap"),
         dict(params, cap=cap),
     )
     async for row in result.mappings():

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Identity,
     Index,
@@ -120,6 +121,27 @@ problems = Table(
     Index("problems_territory_idx", "territory_id", "reported_at"),
 )
 
+problem_days = Table(
+    "problem_days",
+    metadata,
+    Column("territory_id", UUID(as_uuid=True), primary_key=True),
+    Column("day", Date, primary_key=True, comment="Local day in the territory's time zone."),
+    Column("category_code", Text, primary_key=True, comment="'' when the problem has none"),
+    Column("category_name", Text, primary_key=True, comment="'' when the problem has none"),
+    Column("status", Text, primary_key=True),
+    Column(
+        "reported",
+        Integer,
+        nullable=False,
+        comment="Problems reported that day now in this status (not moderation/rejected/merged/withdrawn).",
+    ),
+    Column("solved", Integer, nullable=False, comment="Problems solved that day now in this status."),
+    comment="Rollup of problems, kept by a trigger on problems (rebuilt with the problems model).",
+)
+"""Problems per (territory of the path, local day, category, status), kept by the trigger
+``problem_days_maintain`` (migration 0003) in the projector's transactions; the dashboard reads it instead of
+scanning every problem of the territory."""
+
 # --- read model "appeals" ----------------------------------------------------------------------------------
 
 appeals = Table(
@@ -151,6 +173,7 @@ appeals = Table(
     Index("appeals_path_gin", "territory_path", postgresql_using="gin"),
     Index("appeals_problem_idx", "problem_id"),
     Index("appeals_authority_idx", "authority_id", "sent_at"),
+    Index("appeals_department_idx", "department_id", "sent_at"),
     Index(
         "appeals_open_due_idx",
         "answer_due_at",

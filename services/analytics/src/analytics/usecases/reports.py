@@ -80,10 +80,10 @@ async def dashboard(
         await q.consistent_snapshot(session)
         place = await _territory(session, territory_id)
         since, until = when.bounds(_tz(place))
-        counts = await q.problem_counts(session, territory_id, since, until)
-        weeks = await q.weekly(session, territory_id, since, until, _tz(place))
+        counts = await q.problem_counts(session, territory_id, when.since, when.until)
+        weeks = await q.weekly(session, territory_id, when.since, when.until)
         times = await q.response_times(session, territory_id, since, until)
-        children = await q.children_counts(session, territory_id, since, until)
+        children = await q.children_counts(session, territory_id, when.since, when.until)
     categories: dict[str, dict[str, Any]] = {}
     statuses: dict[str, int] = {}
     for row in counts:
