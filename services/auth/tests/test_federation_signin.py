@@ -41,9 +41,9 @@ from auth.usecases.sessions import current_session
 from servicekit.app import ServiceContext
 from servicekit.security import TokenVerifier
 from servicekit.tables import kit_tables
+from servicekit.testing.smtp import SmtpSink, smtp_server
 
 from .conftest import BASE_URL, PASSWORD, MakeUser
-from .smtp_server import SmtpSink, smtp_server
 
 CLIENT_ID = "gorod-test"
 CLIENT_SECRET = "provider-issued-secret-of-32-bytes-or-more"

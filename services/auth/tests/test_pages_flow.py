@@ -24,8 +24,7 @@ from auth.settings import AuthSettings
 from auth.usecases.accounts import DEFAULT_CONSENT_VERSION
 from servicekit.app import ServiceContext
 from servicekit.tables import kit_tables
-
-from .smtp_server import SmtpSink, smtp_server
+from servicekit.testing.smtp import SmtpSink, smtp_server
 
 pytestmark = pytest.mark.integration
 

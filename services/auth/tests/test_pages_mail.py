@@ -19,8 +19,7 @@ from auth.main import create_app
 from auth.settings import AuthSettings
 from auth.usecases.mail import MailError, send_mail
 from servicekit.app import ServiceContext
-
-from .smtp_server import SmtpSink, free_port, smtp_server, smtp_sink
+from servicekit.testing.smtp import SmtpSink, free_port, smtp_server, smtp_sink
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,10 @@ from problems.settings import ProblemsSettings
 from problems.usecases import notifications
 from servicekit.app import ServiceContext
 from servicekit.events import CloudEvent, new_event
+from servicekit.testing.smtp import SmtpSink, smtp_server
 from servicekit.uow import UnitOfWork
 from servicekit.worker import run_worker
 
-from .smtp_server import Mailbox, smtp_server
 from .test_reading_fixtures import Seed, reading_app, reading_client, reading_kit, reading_settings, seed  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -86,7 +86,7 @@ async def _handle(kit: ServiceContext, event: CloudEvent) -> None:
         await uow.commit()
 
 
-def _settings(settings: ProblemsSettings, box: Mailbox) -> ProblemsSettings:
+def _settings(settings: ProblemsSettings, box: SmtpSink) -> ProblemsSettings:
     return settings.model_copy(update={"smtp_host": box.host, "smtp_port": box.port, "notify_interval": 0.1})
 
 
@@ -136,7 +136,7 @@ async def test_status_change_mails_each_subscriber_once(
         ) == ["both@example.org", "city@example.org", "follower@example.org", "neighbour@example.org"]
         message = box.to("follower@example.org")[0]
         assert message["Subject"] == "Получен ответ: Яма у школы"
-        body = Mailbox.text(message)
+        body = SmtpSink.text(message)
         assert "Яму заделают до 1 июня." in body
         assert "Администрация Коломенского городского округа" in body
         assert f"/problems/{problem}" in body
@@ -176,7 +176,7 @@ async def test_hidden_and_private_changes_reach_only_followers(reading_settings:
         assert len(box.to("f2@example.org")) == 2
         assert box.to("n2@example.org") == []
         withdrawn = [m for m in box.to("f2@example.org") if "Отозвана" in m["Subject"]]
-        assert "Причина: Проблему решили сами" in Mailbox.text(withdrawn[0])
+        assert "Причина: Проблему решили сами" in SmtpSink.text(withdrawn[0])
 
 
 async def test_transient_failures_retry_permanent_ones_stop(reading_settings: ProblemsSettings, seed: Seed) -> None:
@@ -257,5 +257,5 @@ async def test_end_to_end_through_the_outbox_and_rabbitmq(reading_settings: Prob
             stop.set()
             await asyncio.wait_for(asyncio.gather(worker, sender), timeout=30)
         assert message["Subject"] == "В работе: Не горит фонарь"
-        assert "Работы начаты" in Mailbox.text(message)
+        assert "Работы начаты" in SmtpSink.text(message)
         assert len(box.to("e2e@example.org")) == 1

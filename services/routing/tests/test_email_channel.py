@@ -38,9 +38,9 @@ from routing.usecases import email_channel
 from servicekit.app import ServiceContext
 from servicekit.consumer import ConsumerRunner
 from servicekit.testing.plugin import TestStack
+from servicekit.testing.smtp import HOST, SmtpSink, free_port, smtp_server
 
 from .conftest import Publish, appeals_of_problem, eventually, outbox, published_event
-from .smtp_peer import HOST, SmtpPeer, free_port, smtp_peer
 
 SECRET = "mail-gateway-secret-for-tests"
 APPLICANT = {
@@ -54,13 +54,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def peer() -> AsyncIterator[SmtpPeer]:
-    async with smtp_peer() as server:
+async def peer() -> AsyncIterator[SmtpSink]:
+    async with smtp_server() as server:
         yield server
 
 
 @pytest.fixture
-def mail(peer: SmtpPeer, routing_app: FastAPI) -> MailSettings:
+def mail(peer: SmtpSink, routing_app: FastAPI) -> MailSettings:
     settings = MailSettings(
         smtp_host=peer.host,
         smtp_port=peer.port,
@@ -123,7 +123,7 @@ def reply_to(message: EmailMessage, text_: str, *, attachment: bytes | None = No
     reply["Subject"] = "RE: " + message["Subject"]
     reply["In-Reply-To"] = message["Message-ID"]
     reply["Message-ID"] = f"<{uuid.uuid4()}@kolomna.example>"
-    quoted = "\n".join("> " + line for line in SmtpPeer.text(message).splitlines()[:5])
+    quoted = "\n".join("> " + line for line in SmtpSink.text(message).splitlines()[:5])
     reply.set_content(f'{text_}\n\n23.11.2026, 10:15, "Платформа «Город»" <obrashcheniya@gorod.example>:\n{quoted}\n')
     if attachment is not None:
         reply.add_attachment(attachment, maintype="application", subtype="pdf", filename="Ответ 15-2026.pdf")
@@ -134,7 +134,7 @@ async def test_appeal_goes_by_e_mail_and_the_reply_becomes_the_answer(
     kit: ServiceContext,
     consumer: ConsumerRunner,
     publish: Publish,
-    peer: SmtpPeer,
+    peer: SmtpSink,
     mail: MailSettings,
     by_email: tuple[str, str],
     client: httpx.AsyncClient,
@@ -147,7 +147,7 @@ async def test_appeal_goes_by_e_mail_and_the_reply_becomes_the_answer(
 
     assert await email_channel.dispatch_due(kit.session_factory, mail, limit=100) >= 1
     message = await peer.wait_for(to=address)
-    body = SmtpPeer.text(message)
+    body = SmtpSink.text(message)
     assert message["Reply-To"] == f"appeal+{appeal.reply_token}@gorod.example"
     assert peer.envelopes[-1][0] == message["Reply-To"]  # bounces come back to the appeal's address too
     assert message["Subject"].startswith("Обращение гражданина № ")
@@ -217,7 +217,7 @@ async def test_a_planned_answer_by_e_mail(
     kit: ServiceContext,
     consumer: ConsumerRunner,
     publish: Publish,
-    peer: SmtpPeer,
+    peer: SmtpSink,
     mail: MailSettings,
     by_email: tuple[str, str],
     client: httpx.AsyncClient,
@@ -269,7 +269,7 @@ async def test_a_bounce_is_recorded_published_and_shown_to_operators(
     kit: ServiceContext,
     consumer: ConsumerRunner,
     publish: Publish,
-    peer: SmtpPeer,
+    peer: SmtpSink,
     mail: MailSettings,
     by_email: tuple[str, str],
     client: httpx.AsyncClient,
@@ -357,7 +357,7 @@ async def test_transient_failures_are_retried_later_then_given_up(
     kit: ServiceContext,
     consumer: ConsumerRunner,
     publish: Publish,
-    peer: SmtpPeer,
+    peer: SmtpSink,
     mail: MailSettings,
     by_email: tuple[str, str],
 ) -> None:
@@ -390,7 +390,7 @@ async def test_a_permanent_refusal_fails_at_once(
     kit: ServiceContext,
     consumer: ConsumerRunner,
     publish: Publish,
-    peer: SmtpPeer,
+    peer: SmtpSink,
     mail: MailSettings,
     by_email: tuple[str, str],
 ) -> None:
@@ -408,7 +408,7 @@ async def test_concurrent_senders_send_each_appeal_once(
     kit: ServiceContext,
     consumer: ConsumerRunner,
     publish: Publish,
-    peer: SmtpPeer,
+    peer: SmtpSink,
     mail: MailSettings,
     by_email: tuple[str, str],
 ) -> None:
@@ -439,7 +439,7 @@ async def test_the_mail_process_sends_and_receives(
     kit: ServiceContext,
     consumer: ConsumerRunner,
     publish: Publish,
-    peer: SmtpPeer,
+    peer: SmtpSink,
     mail: MailSettings,
     by_email: tuple[str, str],
     routing_settings: RoutingSettings,
@@ -464,7 +464,7 @@ async def test_the_worker_fallback_job_sends_due_mail(
     kit: ServiceContext,
     consumer: ConsumerRunner,
     publish: Publish,
-    peer: SmtpPeer,
+    peer: SmtpSink,
     by_email: tuple[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -484,7 +484,7 @@ async def test_deadline_reminders_are_e_mailed_once(
     kit: ServiceContext,
     consumer: ConsumerRunner,
     publish: Publish,
-    peer: SmtpPeer,
+    peer: SmtpSink,
     mail: MailSettings,
     by_email: tuple[str, str],
 ) -> None:
@@ -502,8 +502,8 @@ async def test_deadline_reminders_are_e_mailed_once(
     reminders = [m for m in peer.to(address) if m["Subject"].startswith("Напоминание")]
     assert len(reminders) == 1
     assert reminders[0]["Reply-To"] == f"appeal+{appeal.reply_token}@gorod.example"
-    assert "зарегистрировать обращение" in SmtpPeer.text(reminders[0])
-    assert "Смирнова" not in SmtpPeer.text(reminders[0])  # no personal data in a reminder
+    assert "зарегистрировать обращение" in SmtpSink.text(reminders[0])
+    assert "Смирнова" not in SmtpSink.text(reminders[0])  # no personal data in a reminder
     async with kit.session_factory() as session:
         notified = (
             await session.execute(

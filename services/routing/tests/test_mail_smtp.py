@@ -14,8 +14,7 @@ from routing.mail import compose, sender
 from routing.mail.receiver import start
 from routing.mail.reply_address import new_token, reply_address
 from routing.mail.settings import MailSettings
-
-from .smtp_peer import HOST, free_port, smtp_peer
+from servicekit.testing.smtp import HOST, free_port, smtp_server
 
 
 def settings(**changes: object) -> MailSettings:
@@ -46,7 +45,7 @@ def appeal_message(reply_to: str) -> EmailMessage:
 
 async def test_sends_with_the_reply_address_as_envelope_sender() -> None:
     reply_to = reply_address(new_token(), local_part="appeal", domain="gorod.example")
-    async with smtp_peer() as peer:
+    async with smtp_server() as peer:
         await sender.send(appeal_message(reply_to), settings(smtp_port=peer.port), envelope_from=reply_to)
         received = await peer.wait_for(to="blago@kolomna.example")
     assert peer.envelopes == [(reply_to, ["blago@kolomna.example"])]
@@ -56,7 +55,7 @@ async def test_sends_with_the_reply_address_as_envelope_sender() -> None:
 
 
 async def test_transient_refusals_are_retried() -> None:
-    async with smtp_peer() as peer:
+    async with smtp_server() as peer:
         peer.fail_next(2)
         await sender.send(appeal_message("appeal+x@gorod.example"), settings(smtp_port=peer.port))
         assert peer.refused == 2
@@ -64,7 +63,7 @@ async def test_transient_refusals_are_retried() -> None:
 
 
 async def test_too_many_transient_refusals_fail_as_transient() -> None:
-    async with smtp_peer() as peer:
+    async with smtp_server() as peer:
         peer.fail_next(3)
         with pytest.raises(sender.SendError) as failure:
             await sender.send(appeal_message("appeal+x@gorod.example"), settings(smtp_port=peer.port))
@@ -75,7 +74,7 @@ async def test_too_many_transient_refusals_fail_as_transient() -> None:
 
 
 async def test_a_permanent_refusal_is_not_retried() -> None:
-    async with smtp_peer() as peer:
+    async with smtp_server() as peer:
         peer.fail_next(1, "550 5.7.1 Message rejected as spam")
         with pytest.raises(sender.SendError) as failure:
             await sender.send(appeal_message("appeal+x@gorod.example"), settings(smtp_port=peer.port))

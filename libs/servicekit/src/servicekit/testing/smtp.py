@@ -1,13 +1,17 @@
-"""A real SMTP server on loopback for tests (aiosmtpd), collecting every message it accepts.
+"""A real SMTP server on loopback for the services' tests (aiosmtpd), collecting every message it accepts.
+
+Services that send mail (auth's confirmations, problems' notifications, routing's appeals) are tested against
+it, never by patching their sender:
 
     async with smtp_server() as smtp:
-        settings = auth_settings.model_copy(update={"smtp_host": smtp.host, "smtp_port": smtp.port})
+        settings = settings.model_copy(update={"smtp_host": smtp.host, "smtp_port": smtp.port})
         ...
         message = await smtp.wait_for(to="someone@example.org")
         link = smtp.link(message, "/confirm-email")
 
-or, in a test module: ``from .smtp_server import smtp_sink`` (a pytest fixture yielding the same object).
-``smtp.fail_next(2)`` makes the next two deliveries fail with a transient ``451`` (to test retries).
+or, in a test module: ``from servicekit.testing.smtp import smtp_sink`` (a pytest fixture yielding the same
+object). ``smtp.fail_next(2)`` makes the next two deliveries fail with a transient ``451`` (to test retries).
+Needs ``aiosmtpd`` (a dev dependency of the workspace).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class SmtpSink:
         self.host = host
         self.port = port
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
+        """Each accepted message as it came over the wire, in the same order as ``messages``."""
         self.envelopes: list[tuple[str, list[str]]] = []
         """``(MAIL FROM, RCPT TO…)`` of each accepted message, in the same order as ``messages``."""
         self.refused = 0
@@ -65,13 +71,25 @@ class SmtpSink:
             message = email.message_from_bytes(raw, policy=email.policy.default)
             assert isinstance(message, EmailMessage)
             self.messages.append(message)
+            self.raw.append(raw)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 2.0.0 Message accepted for delivery"
 
-    def to(self, address: str) -> list[EmailMessage]:
-        """The messages sent to ``address`` (case-insensitive)."""
+    @property
+    def recipients(self) -> list[list[str]]:
+        """The envelope recipients (RCPT TO) of each accepted message."""
         with self._lock:
-            return [m for m in self.messages if address.lower() in str(m.get("To", "")).lower()]
+            return [list(rcpt) for _, rcpt in self.envelopes]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """The messages sent to ``address`` (case-insensitive), by their ``To`` header or their envelope."""
+        wanted = address.lower()
+        with self._lock:
+            return [
+                message
+                for message, (_, rcpt) in zip(self.messages, self.envelopes, strict=True)
+                if wanted in str(message.get("To", "")).lower() or wanted in (r.lower() for r in rcpt)
+            ]
 
     async def wait_for(self, *, to: str, count: int = 1, timeout: float = 10.0) -> EmailMessage:
         """The ``count``-th message to ``to`` (waiting for it to arrive); the latest one by default."""
