@@ -69,7 +69,17 @@ async def _states(session: AsyncSession, keys: list[str], *, for_update: bool) -
 
 
 async def current_locks(session: AsyncSession, keys: ThrottleKeys, now: datetime, *, for_update: bool = False) -> Locks:
-    """Which of the keys are locked now; ``for_update`` serialises concurrent attempts on the same keys."""
+    """Which of the keys are locked now; ``for_update`` serialises concurrent attempts on the same keys.
+
+    To serialise, the rows must exist: ``FOR UPDATE`` locks nothing where there is no row yet, and parallel
+    first guesses would all pass the check before any of them counted (and a right password among them would
+    sign in although the others had just locked the account)."""
+    if for_update:
+        await session.execute(
+            insert(login_throttle)
+            .values([{"key": key, "window_started_at": now} for key in sorted((keys.account, keys.ip))])
+            .on_conflict_do_nothing()
+        )
     states = await _states(session, [keys.account, keys.ip], for_update=for_update)
     account = states.get(keys.account)
     ip = states.get(keys.ip)
