@@ -319,12 +319,15 @@ async def test_a_bounce_is_recorded_published_and_shown_to_operators(
 
 
 async def test_bounces_are_cursor_paginated(
-    kit: ServiceContext, gorod_stack: TestStack, client: httpx.AsyncClient
+    kit: ServiceContext,
+    consumer: ConsumerRunner,
+    publish: Publish,
+    by_email: tuple[str, str],
+    gorod_stack: TestStack,
+    client: httpx.AsyncClient,
 ) -> None:
+    appeal_id = (await appeal_for(kit, consumer, publish, by_email[1], APPLICANT)).id
     async with kit.session_factory() as session, session.begin():
-        appeal_id = (await session.execute(select(appeals.c.id).limit(1))).scalar_one_or_none()
-        if appeal_id is None:
-            pytest.skip("no appeal in the test database yet")
         for index in range(5):
             await session.execute(
                 mail_bounces.insert().values(
