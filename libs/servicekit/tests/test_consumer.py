@@ -523,3 +523,75 @@ async def test_a_handler_that_commits_on_its_own_is_refused_and_its_event_not_lo
     assert CloudEvent.model_validate_json(dead.body).id == event.id
     assert "must not commit" in json.loads(dead.headers[ERRORS_HEADER][0])["error"]  # type: ignore[index]
     assert await _effects(clean_db) == []
+
+
+async def test_a_group_done_early_is_not_acknowledged_past_a_message_still_being_handled(
+    clean_db: AsyncEngine,
+    kit_settings: ServiceSettings,
+    session_factory: async_sessionmaker[AsyncSession],
+    amqp: aio_pika.abc.AbstractConnection,
+    unique: str,
+) -> None:
+    """Acks go out many at a time ("everything up to tag N"). With two lanes, a later group can commit while an
+    earlier message is still in its handler: acknowledging the later group must not acknowledge that one too,
+    or a crash now would lose it."""
+    key = f"kittest.widget.created_{unique}.v1"
+    queue = f"{SCHEMA}.test_{unique}"
+
+    def runner(handler: Handler) -> ConsumerRunner:
+        return ConsumerRunner(
+            service_name=SCHEMA,
+            schema=SCHEMA,
+            amqp_url=kit_settings.amqp_url,
+            session_factory=session_factory,
+            subscriptions=[Subscription(queue, (key,), handler)],
+            prefetch=8,
+            retry_delays=(0.05,),
+            delivery_limit=3,
+            lanes=2,
+            drain_timeout=0.2,
+        )
+
+    gate = Gate(record_effect)
+    stop = asyncio.Event()
+    first = runner(gate)
+    running = asyncio.create_task(first.run(stop))
+    await asyncio.wait_for(first.ready.wait(), timeout=10)
+    held = new_event(key, {"n": 0}, source=SCHEMA)
+    await _publish_raw(amqp, key, held.to_json_bytes())
+    await asyncio.wait_for(gate.first_arrived.wait(), timeout=10)  # one lane is now stuck on it
+    later = [new_event(key, {"n": i}, source=SCHEMA) for i in range(1, 6)]
+    for event in later:
+        await _publish_raw(amqp, key, event.to_json_bytes())
+
+    async def later_committed() -> bool:
+        return len(await _effects(clean_db)) == len(later)
+
+    await _eventually(later_committed)  # the other lane handled and committed them
+    stop.set()  # the worker dies with the held message still in its handler
+    await asyncio.wait_for(running, timeout=15)
+
+    async def ready_in_queue() -> int:
+        channel = await amqp.channel()
+        try:
+            return (await channel.declare_queue(queue, passive=True)).declaration_result.message_count or 0
+        finally:
+            await channel.close()
+
+    # All six come back: the five committed ones were waiting for the held one to be acknowledged in order.
+    assert await ready_in_queue() == 1 + len(later), "the held message was acknowledged without its effect"
+    assert held.id not in await _effects(clean_db)
+
+    stop = asyncio.Event()
+    second = runner(record_effect)
+    running = asyncio.create_task(second.run(stop))
+
+    async def all_committed() -> bool:
+        return len(await _effects(clean_db)) == len(later) + 1
+
+    await _eventually(all_committed)
+    await asyncio.sleep(0.2)  # its acknowledgement is on the wire
+    stop.set()
+    await asyncio.wait_for(running, timeout=15)
+    assert sorted(map(str, await _effects(clean_db))) == sorted(str(e.id) for e in [held, *later]), "once each"
+    assert await ready_in_queue() == 0, "acknowledged, not returned when the connection closed"

@@ -97,6 +97,30 @@ async def test_rolled_back_unit_of_work_leaves_neither(
     assert await _count(clean_db, select(func.count()).select_from(outbox)) == 0
 
 
+async def test_after_commit_callbacks_run_only_once_the_transaction_is_committed(
+    clean_db: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    calls: list[str] = []
+    async with UnitOfWork(session_factory, SCHEMA) as uow:
+        await uow.session.execute(insert(widgets).values(id=uuid.uuid4(), name="kept"))
+        uow.after_commit(lambda: calls.append("committed"))
+        assert calls == []
+        await uow.commit()
+        assert calls == ["committed"]
+        await uow.commit()  # a second commit of the same unit of work does not call it again
+    assert calls == ["committed"]
+
+    async with UnitOfWork(session_factory, SCHEMA) as uow:
+        await uow.session.execute(insert(widgets).values(id=uuid.uuid4(), name="dropped"))
+        uow.after_commit(lambda: calls.append("rolled back"))
+        await uow.rollback()
+        await uow.commit()  # nothing left to commit, and the rolled-back callback is gone
+    async with UnitOfWork(session_factory, SCHEMA) as uow:
+        uow.after_commit(lambda: calls.append("left without commit"))
+    assert calls == ["committed"]
+    assert await _count(clean_db, select(func.count()).select_from(widgets)) == 1
+
+
 async def test_relay_publishes_pending_events_and_marks_them_sent(
     clean_db: AsyncEngine,
     session_factory: async_sessionmaker[AsyncSession],

@@ -7,12 +7,16 @@ queue, then returns), and after the last retry goes to ``<queue>.dlq`` with the 
 A consumer that dies mid-message leaves it unacknowledged: the broker redelivers it, and after the quorum
 queue's delivery limit dead-letters it too. Nothing is dropped silently.
 
-Group commit: the messages waiting in a queue's buffer are taken together by one of a few "lanes" and
-handled in ONE transaction (one multi-row inbox claim, every handler, one commit), then each is acknowledged.
-A commit per message costs several database round trips; under load that, not the handlers, is the limit.
-If any handler of a group raises, the group is rolled back and its messages are handled one by one, so only
-the failing one is retried or dead-lettered. Handlers therefore must not commit themselves, and must not rely
-on the order of events: lanes run concurrently, and a retried event comes back later.
+Group commit: the messages waiting in a queue's buffer are taken together by a "lane" and handled in ONE
+transaction (one inbox claim for all of them, every handler, one commit), then acknowledged. A commit per
+message costs several database round trips; under load that, not the handlers, is the limit. While a group
+commits, the next one gathers, so groups grow with the load by themselves. If any handler of a group raises,
+the group is rolled back and its messages are handled one by one, so only the failing one is retried or
+dead-lettered. Handlers therefore must not commit themselves, and must not rely on the order of events: a
+retried event comes back later, and with more than one lane, groups run concurrently.
+
+Acknowledgements go out in delivery order, many in one ``basic.ack`` with ``multiple``: a message is
+acknowledged only once it and every message delivered before it on its channel are settled.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import aio_pika
@@ -36,12 +42,14 @@ from aio_pika.abc import (
 )
 from asgi_correlation_id import correlation_id
 from pydantic import ValidationError
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Executable, Text, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.broker import DEAD_LETTER_EXCHANGE, QueueTopology, connect, declare_queue
 from servicekit.events import CloudEvent
 from servicekit.logs import REQUEST_ID_HEADER, TRACEPARENT_HEADER, traceparent_var, valid_traceparent
+from servicekit.tables import kit_tables
 from servicekit.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -52,8 +60,10 @@ ERRORS_HEADER = "x-gorod-errors"
 ORIGINAL_ROUTING_KEY_HEADER = "x-gorod-original-routing-key"
 MAX_BACKOFF = 30.0
 DRAIN_TIMEOUT = 10.0
-LANES = 4
-"""Concurrent groups per queue: one lane commits while another runs its handlers."""
+LANES = 1
+"""Concurrent groups per queue. One is fastest when handlers only touch the database (measured in
+``bench/events.py``): the next group gathers while the current one commits, and the groups are larger. More
+lanes pay off only for handlers that wait on something slow outside the database."""
 
 
 class HandlerUnitOfWork(UnitOfWork):
@@ -67,6 +77,90 @@ class HandlerUnitOfWork(UnitOfWork):
 
     async def commit_group(self) -> None:
         await super().commit()
+
+
+class _Settlement:
+    """Acknowledges one channel's deliveries in delivery order, as many as possible in one frame.
+
+    ``basic.ack`` with ``multiple`` acknowledges every unacknowledged delivery up to a tag. That is safe only
+    when none of them is still being handled, so deliveries are queued in order and popped from the front once
+    settled. A message rerouted to a retry queue or nacked is settled by its own frame and only popped here."""
+
+    _PENDING, _ACK, _DONE = 0, 1, 2
+
+    def __init__(self) -> None:
+        self._order: deque[AbstractIncomingMessage] = deque()
+        self._state: dict[int, int] = {}
+        # Two lanes flushing at once must send their frames in tag order: an "up to 8" that overtook an
+        # "up to 5" would leave 5 unknown to the broker, which closes the channel for it.
+        self._sending = asyncio.Lock()
+
+    def delivered(self, message: AbstractIncomingMessage) -> None:
+        self._order.append(message)
+        self._state[_tag(message)] = self._PENDING
+
+    async def ack(self, messages: Iterable[AbstractIncomingMessage]) -> None:
+        """These messages' effects are committed: acknowledge them as soon as the order allows."""
+        for message in messages:
+            self._state[_tag(message)] = self._ACK
+        await self._flush()
+
+    async def settled_alone(self, message: AbstractIncomingMessage) -> None:
+        """The message was nacked or acknowledged by itself: only forget it."""
+        self._state[_tag(message)] = self._DONE
+        await self._flush()
+
+    async def _flush(self) -> None:
+        async with self._sending:
+            last_to_ack: AbstractIncomingMessage | None = None
+            while self._order and self._state[_tag(self._order[0])] != self._PENDING:
+                message = self._order.popleft()
+                if self._state.pop(_tag(message)) == self._ACK:
+                    last_to_ack = message
+            if last_to_ack is not None:
+                await last_to_ack.ack(multiple=True)
+
+
+def _tag(message: AbstractIncomingMessage) -> int:
+    tag = message.delivery_tag
+    if tag is None:
+        raise ValueError("a consumed message without a delivery tag")
+    return tag
+
+
+@cache
+def _inbox_claim(schema: str) -> Executable:
+    """Claim many events for one handler in one statement; the claimed ids come back, duplicates do not.
+
+    The events come as two arrays unnested into rows: one SQL text for any group size, where a multi-row VALUES
+    differs by row count and each count costs a fresh cache key, compilation and server-side prepare."""
+    inbox = kit_tables(schema).inbox
+    events = (
+        func.unnest(
+            bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True))),
+            bindparam("event_types", type_=ARRAY(Text)),
+        )
+        .table_valued("event_id", "event_type")
+        .render_derived(name="e", with_types=False)
+    )
+    rows = select(events.c.event_id, bindparam("handler", type_=Text), events.c.event_type)
+    return (
+        insert(inbox)
+        .from_select(["event_id", "handler", "event_type"], rows)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
+
+
+@dataclass(frozen=True)
+class _Consuming:
+    """What every lane of one subscription shares on the current connection."""
+
+    subscription: Subscription
+    topology: QueueTopology
+    publisher: AbstractChannel
+    buffer: asyncio.Queue[AbstractIncomingMessage]
+    settlement: _Settlement
 
 
 @dataclass(frozen=True)
@@ -95,6 +189,7 @@ class ConsumerRunner:
         retry_delays: tuple[float, ...] = (1.0, 10.0, 60.0, 300.0),
         delivery_limit: int = 10,
         lanes: int = LANES,
+        drain_timeout: float = DRAIN_TIMEOUT,
     ) -> None:
         for subscription in subscriptions:
             if not subscription.queue.startswith(f"{service_name}."):
@@ -107,6 +202,7 @@ class ConsumerRunner:
         self._retry_delays = retry_delays
         self._delivery_limit = delivery_limit
         self._lanes = max(1, lanes)
+        self._drain_timeout = drain_timeout
         self._lane_tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
         """Set once every queue is declared and consumed (tests and readiness wait on it)."""
@@ -141,7 +237,7 @@ class ConsumerRunner:
                 stopped.cancel()
                 dropped.cancel()
                 if stop.is_set():
-                    await self._drain()
+                    await self._drain(self._drain_timeout)
             except Exception as error:
                 failures += 1
                 delay = min(MAX_BACKOFF, 0.2 * 2**failures)
@@ -163,11 +259,11 @@ class ConsumerRunner:
             await channel.set_qos(prefetch_count=self._prefetch)
             topology = self.topology(subscription)
             queue = await declare_queue(channel, topology)
-            buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+            consuming = _Consuming(subscription, topology, publisher, asyncio.Queue(), _Settlement())
             for _ in range(self._lanes):
-                lane = self._lane(subscription, topology, publisher, buffer)
-                self._lane_tasks.append(asyncio.create_task(lane, name=f"consumer lane {subscription.queue}"))
-            tag = await queue.consume(self._callback(buffer))
+                lane = asyncio.create_task(self._lane(consuming), name=f"consumer lane {subscription.queue}")
+                self._lane_tasks.append(lane)
+            tag = await queue.consume(self._callback(consuming))
             self._consumers.append((queue, tag))
 
     async def _stop_lanes(self) -> None:
@@ -179,7 +275,7 @@ class ConsumerRunner:
         self._in_flight = 0
         self._idle.set()
 
-    async def _drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
+    async def _drain(self, timeout: float) -> None:
         """On stop: take no new messages, and let the handlers under way commit and ack before closing.
 
         What does not finish in time is left unacknowledged and will be redelivered: never lost."""
@@ -189,13 +285,12 @@ class ConsumerRunner:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout=timeout)
 
-    def _callback(
-        self, buffer: asyncio.Queue[AbstractIncomingMessage]
-    ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+    def _callback(self, consuming: _Consuming) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
             self._in_flight += 1
             self._idle.clear()
-            buffer.put_nowait(message)
+            consuming.settlement.delivered(message)
+            consuming.buffer.put_nowait(message)
 
         return on_message
 
@@ -205,48 +300,38 @@ class ConsumerRunner:
             self._in_flight = 0
             self._idle.set()
 
-    async def _lane(
-        self,
-        subscription: Subscription,
-        topology: QueueTopology,
-        publisher: AbstractChannel,
-        buffer: asyncio.Queue[AbstractIncomingMessage],
-    ) -> None:
+    async def _lane(self, consuming: _Consuming) -> None:
         """Take whatever is waiting (at least one message, at most a prefetch's worth) and handle it as a group."""
+        buffer = consuming.buffer
         while True:
             group = [await buffer.get()]
             while len(group) < self._prefetch and not buffer.empty():
                 group.append(buffer.get_nowait())
             try:
                 if len(group) == 1:
-                    await self._handle(subscription, topology, publisher, group[0])
+                    await self._handle(consuming, group[0])
                 else:
-                    await self._handle_group(subscription, topology, publisher, group)
+                    await self._handle_group(consuming, group)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # Acking or rerouting failed (the channel is going away): unacked messages come back by themselves.
-                log.exception("consumer lane of %s failed on a group of %d", subscription.queue, len(group))
+                log.exception("consumer lane of %s failed on a group of %d", consuming.subscription.queue, len(group))
             finally:
                 self._done(len(group))
 
-    async def _handle_group(
-        self,
-        subscription: Subscription,
-        topology: QueueTopology,
-        publisher: AbstractChannel,
-        messages: list[AbstractIncomingMessage],
-    ) -> None:
+    async def _handle_group(self, consuming: _Consuming, messages: list[AbstractIncomingMessage]) -> None:
+        subscription = consuming.subscription
         parsed: list[tuple[AbstractIncomingMessage, CloudEvent]] = []
         for message in messages:
             try:
                 parsed.append((message, CloudEvent.model_validate_json(message.body)))
             except ValidationError as error:
-                await self._reroute(topology, publisher, message, error, dead_letter=True)
+                await self._reroute(consuming, message, error, dead_letter=True)
         if not parsed:
             return
         try:
-            await self._apply_group(subscription, parsed)
+            await self._apply(subscription, parsed)
         except Exception as error:
             log.info(
                 "a group of %d events failed in %s (%r); handling them one by one",
@@ -255,55 +340,22 @@ class ConsumerRunner:
                 error,
             )
             for message, _ in parsed:
-                await self._handle(subscription, topology, publisher, message)
+                await self._handle(consuming, message)
             return
-        for message, _ in parsed:
-            await message.ack()
+        await consuming.settlement.ack(message for message, _ in parsed)
 
-    async def _apply_group(
-        self, subscription: Subscription, parsed: list[tuple[AbstractIncomingMessage, CloudEvent]]
-    ) -> None:
-        """One transaction: claim every event in the inbox at once, run the handler on those claimed, commit."""
-        unique = {event.id: (message, event) for message, event in reversed(parsed)}  # the first delivery wins
-        async with HandlerUnitOfWork(self._session_factory, self._schema) as uow:
-            inbox = uow.tables.inbox
-            claimed = await uow.session.execute(
-                insert(inbox)
-                .values(
-                    [
-                        {"event_id": event.id, "handler": subscription.handler_name, "event_type": event.type}
-                        for _, event in unique.values()
-                    ]
-                )
-                .on_conflict_do_nothing()
-                .returning(inbox.c.event_id)
-            )
-            fresh = {row[0] for row in claimed}
-            for message, event in unique.values():
-                if event.id not in fresh:
-                    log.info("event %s already handled by %s, skipped", event.id, subscription.handler_name)
-                    continue
-                _enter_trace_context(message)
-                await subscription.handler(event, uow)
-            await uow.commit_group()
-
-    async def _handle(
-        self,
-        subscription: Subscription,
-        topology: QueueTopology,
-        publisher: AbstractChannel,
-        message: AbstractIncomingMessage,
-    ) -> None:
+    async def _handle(self, consuming: _Consuming, message: AbstractIncomingMessage) -> None:
+        subscription, topology = consuming.subscription, consuming.topology
         headers = message.headers or {}
         _enter_trace_context(message)
         try:
             event = CloudEvent.model_validate_json(message.body)
         except ValidationError as error:
             # A malformed message will never succeed: straight to the DLQ, kept for a person to look at.
-            await self._reroute(topology, publisher, message, error, dead_letter=True)
+            await self._reroute(consuming, message, error, dead_letter=True)
             return
         try:
-            applied = await self._apply(subscription, event)
+            await self._apply(subscription, [(message, event)])
         except Exception as error:
             attempt = _header_int(headers.get(ATTEMPT_HEADER), default=1)
             dead = attempt > len(topology.retry_delays)
@@ -315,38 +367,43 @@ class ConsumerRunner:
                 ", dead-lettering" if dead else "",
                 error,
             )
-            await self._reroute(topology, publisher, message, error, dead_letter=dead)
+            await self._reroute(consuming, message, error, dead_letter=dead)
             return
-        if not applied:
-            log.info("event %s already handled by %s, skipped", event.id, subscription.handler_name)
-        await message.ack()
+        await consuming.settlement.ack([message])
 
-    async def _apply(self, subscription: Subscription, event: CloudEvent) -> bool:
-        """Run the handler with the inbox claim in one transaction; False for a duplicate."""
+    async def _apply(
+        self, subscription: Subscription, parsed: list[tuple[AbstractIncomingMessage, CloudEvent]]
+    ) -> None:
+        """One transaction: claim every event in the inbox at once, run the handler on those claimed, commit."""
+        unique = {event.id: (message, event) for message, event in reversed(parsed)}  # the first delivery wins
         async with HandlerUnitOfWork(self._session_factory, self._schema) as uow:
-            inbox = uow.tables.inbox
             claimed = await uow.session.execute(
-                insert(inbox)
-                .values(event_id=event.id, handler=subscription.handler_name, event_type=event.type)
-                .on_conflict_do_nothing()
-                .returning(inbox.c.event_id)
+                _inbox_claim(self._schema),
+                {
+                    "handler": subscription.handler_name,
+                    "event_ids": list(unique),
+                    "event_types": [event.type for _, event in unique.values()],
+                },
             )
-            if claimed.first() is None:
-                return False
-            await subscription.handler(event, uow)
+            fresh = set(claimed.scalars())
+            for message, event in unique.values():
+                if event.id not in fresh:
+                    log.info("event %s already handled by %s, skipped", event.id, subscription.handler_name)
+                    continue
+                _enter_trace_context(message)
+                await subscription.handler(event, uow)
             await uow.commit_group()
-        return True
 
     async def _reroute(
         self,
-        topology: QueueTopology,
-        publisher: AbstractChannel,
+        consuming: _Consuming,
         message: AbstractIncomingMessage,
         error: BaseException,
         *,
         dead_letter: bool,
     ) -> None:
         """Move the message to its next retry queue or to the DLQ, with its failure history; then ack."""
+        topology = consuming.topology
         headers: dict[str, Any] = dict(message.headers or {})
         attempt = _header_int(headers.get(ATTEMPT_HEADER), default=1)
         history = _history(headers.get(ERRORS_HEADER))
@@ -368,17 +425,18 @@ class ConsumerRunner:
         )
         try:
             if dead_letter:
-                exchange = await publisher.get_exchange(DEAD_LETTER_EXCHANGE)
+                exchange = await consuming.publisher.get_exchange(DEAD_LETTER_EXCHANGE)
                 await exchange.publish(copy, routing_key=topology.name)
             else:
-                await publisher.default_exchange.publish(copy, routing_key=topology.retry_queue(attempt))
+                await consuming.publisher.default_exchange.publish(copy, routing_key=topology.retry_queue(attempt))
         except Exception:
             # Could not park it: give it back to the broker, whose delivery limit still bounds it.
             log.exception("could not reroute message %s; returning it to the queue", message.message_id)
             with contextlib.suppress(Exception):
                 await message.nack(requeue=True)
+            await consuming.settlement.settled_alone(message)
             return
-        await message.ack()
+        await consuming.settlement.ack([message])
 
 
 def _enter_trace_context(message: AbstractIncomingMessage) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractConnection, AbstractExchange, DeliveryMode
-from sqlalchemy import Row, select, update
+from sqlalchemy import BigInteger, Row, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.broker import connect, declare_exchanges
@@ -112,14 +113,15 @@ class OutboxRelay:
                 # Keep the rows pending and say why, in this same transaction (it holds their locks).
                 await conn.execute(
                     update(outbox)
-                    .where(outbox.c.id.in_(ids))
+                    .where(outbox.c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger))))
                     .values(attempts=outbox.c.attempts + 1, last_error=repr(error)[:1000])
                 )
                 failure: Exception | None = error
             else:
+                # One array parameter, not IN (…): the same SQL text for any batch size, prepared once.
                 await conn.execute(
                     update(outbox)
-                    .where(outbox.c.id.in_(ids))
+                    .where(outbox.c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger))))
                     .values(published_at=datetime.now(UTC), attempts=outbox.c.attempts + 1, last_error=None)
                 )
                 failure = None

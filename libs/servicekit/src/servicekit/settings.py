@@ -31,7 +31,9 @@ class ServiceSettings(BaseSettings):
     # Events.
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_poll_interval: float = Field(default=1.0, gt=0)
-    consumer_prefetch: int = Field(default=32, ge=1, le=1000)
+    consumer_prefetch: int = Field(default=128, ge=1, le=1000)
+    """Unacknowledged messages per queue, and so the largest group one commit takes. It must cover the events
+    that arrive while a group commits, or they wait in the broker (measured in ``bench/events.py``)."""
     consumer_retry_delays: tuple[float, ...] = (1.0, 10.0, 60.0, 300.0)
     """Back-off before each retry of a failing handler; after the last one the message goes to the DLQ."""
     queue_delivery_limit: int = Field(default=10, ge=1)

@@ -6,6 +6,7 @@ business change at :meth:`commit`, so they are published if and only if the chan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -25,6 +26,7 @@ class UnitOfWork:
         self.tables: KitTables = kit_tables(schema)
         self._session: AsyncSession | None = None
         self._pending: list[tuple[CloudEvent, dict[str, str]]] = []
+        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -36,6 +38,7 @@ class UnitOfWork:
         self._session = self._session_factory()
         await self._session.begin()
         self._pending = []
+        self._after_commit = []
         return self
 
     async def __aexit__(
@@ -52,6 +55,7 @@ class UnitOfWork:
             await session.close()
             self._session = None
             self._pending = []
+            self._after_commit = []
 
     def record(self, event: CloudEvent) -> None:
         """Publish ``event`` if, and only if, this unit of work commits.
@@ -59,6 +63,10 @@ class UnitOfWork:
         It carries the request id and traceparent current now: a consumer's group commit handles several
         events, each under its own trace, in one unit of work."""
         self._pending.append((event, current_trace_headers()))
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this unit of work has committed; never if it rolls back."""
+        self._after_commit.append(callback)
 
     async def commit(self) -> None:
         if self._pending:
@@ -76,7 +84,11 @@ class UnitOfWork:
             )
             self._pending = []
         await self.session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     async def rollback(self) -> None:
         self._pending = []
+        self._after_commit = []
         await self.session.rollback()
