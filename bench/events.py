@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import logging
 import multiprocessing
@@ -37,6 +38,7 @@ import resource
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -45,13 +47,12 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, DeliveryMode
 from sqlalchemy import Column, Integer, MetaData, Table, Text, func, insert, select, text
-from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from servicekit import provision
 from servicekit.broker import QueueTopology, connect, declare_exchanges, declare_queue
-from servicekit.consumer import ConsumerRunner, Subscription
+from servicekit.consumer import LANES, ConsumerRunner, Subscription
 from servicekit.db import create_engine, create_session_factory
 from servicekit.events import CONTENT_TYPE, CloudEvent, new_event
 from servicekit.migrations.kit_v1 import notify_trigger_statements
@@ -94,7 +95,7 @@ def _default(name: str) -> Any:
 # --------------------------------------------------------------------------------------------------- stats
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list (``q`` in 0..100)."""
     if not sorted_values:
         return float("nan")
@@ -106,6 +107,23 @@ def cpu_seconds() -> float:
     """User + system CPU of this process (the worker's share of the machine)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def machine_cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores since boot, from /proc/stat; (0, 0) where there is none."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def machine_busy_since(ticks: tuple[int, int]) -> float:
+    """Share of the whole machine (all cores) busy since ``ticks`` were read: 1.0 is saturated."""
+    busy, total = machine_cpu_ticks()
+    return (busy - ticks[0]) / (total - ticks[1]) if total > ticks[1] else float("nan")
 
 
 @dataclass(frozen=True)
@@ -233,7 +251,7 @@ def make_handler(sink: Sink) -> Any:
         data = event.data
         await uow.session.execute(insert(effects).values(event_id=event.id, phase=data["phase"], seq=data["seq"]))
         # "Handled" means the effect (and the inbox row) committed: the runner commits after we return.
-        sa_event.listen(uow.session.sync_session, "after_commit", lambda _s: sink.committed(data), once=True)
+        uow.after_commit(lambda: sink.committed(data))
 
     return handle
 
@@ -267,6 +285,7 @@ class Pipeline:
     sink: Sink
     batch_size: int
     poll_interval: float
+    pre_ping: bool
 
     def relay(self) -> OutboxRelay:
         return OutboxRelay(
@@ -277,11 +296,15 @@ class Pipeline:
             poll_interval=self.poll_interval,
         )
 
-    async def drain(self, phase: str, n: int, *, writers: int, per_uow: int) -> tuple[Rate, float]:
+    async def drain(
+        self, phase: str, n: int, *, writers: int, per_uow: int, profiler: cProfile.Profile | None = None
+    ) -> tuple[Rate, float]:
         """Fill the outbox with ``n`` events, then relay and consume them: (rate, write seconds)."""
         write_seconds = await write_outbox(self.session_factory, phase, n, writers=writers, per_uow=per_uow)
         self.sink.start(phase, n)
         stop = asyncio.Event()
+        if profiler is not None:
+            profiler.enable()
         cpu = cpu_seconds()
         start = time.perf_counter_ns()
         relaying = asyncio.create_task(self.relay().run(stop))
@@ -289,6 +312,8 @@ class Pipeline:
             await asyncio.wait_for(self.sink.done.wait(), timeout=max(120.0, n / 20))
             cpu = cpu_seconds() - cpu
         finally:
+            if profiler is not None:
+                profiler.disable()
             stop.set()
             await relaying
         return Rate(n / ((self.sink.last_ns - start) / 1e9), cpu * 1e6 / n), write_seconds
@@ -297,12 +322,12 @@ class Pipeline:
 # ----------------------------------------------------------------------------------------------- producer
 
 
-def producer_process(database_url: str, rate: float, seconds: float, pipe: Connection) -> None:
+def producer_process(database_url: str, rate: float, seconds: float, pre_ping: bool, pipe: Connection) -> None:
     """Entry point of the producer process (an API process, in real life)."""
     try:
         # An API process runs under uvicorn, which picks uvloop when it is installed (uvicorn[standard]).
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            pipe.send(runner.run(_produce(database_url, rate, seconds, pipe)))
+            pipe.send(runner.run(_produce(database_url, rate, seconds, pre_ping, pipe)))
     except BaseException as error:
         pipe.send({"error": repr(error)})
         raise
@@ -310,9 +335,9 @@ def producer_process(database_url: str, rate: float, seconds: float, pipe: Conne
         pipe.close()
 
 
-async def _produce(database_url: str, rate: float, seconds: float, pipe: Connection) -> dict[str, Any]:
+async def _produce(database_url: str, rate: float, seconds: float, pre_ping: bool, pipe: Connection) -> dict[str, Any]:
     settings = ServiceSettings(service_name=SERVICE, db_schema=SERVICE, database_url=database_url, log_json=False)
-    engine = create_engine(settings, pool_size=PRODUCER_POOL_SIZE)  # an API's engine: the default pool
+    engine = service_engine(settings, pool_size=PRODUCER_POOL_SIZE, pre_ping=pre_ping)  # an API's pool
     session_factory = create_session_factory(engine)
     try:
         # Open the pool before the clock starts.
@@ -391,12 +416,14 @@ async def latency_phase(pipeline: Pipeline, rate: float, seconds: float) -> dict
     stop = asyncio.Event()
     lags_ns: list[int] = []
     monitor = asyncio.create_task(_loop_lag(lags_ns))
-    cpu, started = cpu_seconds(), time.perf_counter()
+    cpu, started, machine = cpu_seconds(), time.perf_counter(), machine_cpu_ticks()
     relaying = asyncio.create_task(pipeline.relay().run(stop))
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe(duplex=False)
     process = context.Process(
-        target=producer_process, args=(pipeline.settings.database_url, rate, seconds, theirs), daemon=True
+        target=producer_process,
+        args=(pipeline.settings.database_url, rate, seconds, pipeline.pre_ping, theirs),
+        daemon=True,
     )
     try:
         process.start()
@@ -421,11 +448,13 @@ async def latency_phase(pipeline: Pipeline, rate: float, seconds: float) -> dict
             process.terminate()
         await asyncio.to_thread(process.join, 10)
     worker_cpu = (cpu_seconds() - cpu) / (time.perf_counter() - started)
+    machine_busy = machine_busy_since(machine)
     latencies = sorted(v / 1e6 for v in pipeline.sink.latencies_ns)
     lags = sorted(v / 1e6 for v in lags_ns)
     return {
         **produced,
         "worker_cpu": worker_cpu,
+        "machine_busy": machine_busy,
         "loop_lag_p50_ms": percentile(lags, 50),
         "loop_lag_p99_ms": percentile(lags, 99),
         "handled": len(pipeline.sink.handled),
@@ -448,15 +477,16 @@ async def create_schema(engine: AsyncEngine) -> None:
             await conn.execute(text(statement))
 
 
-def worker_engine(settings: ServiceSettings, *, pool_size: int, pre_ping: bool) -> AsyncEngine:
-    """The engine ``run_worker`` builds; ``pre_ping=False`` is a what-if (the same, minus pool_pre_ping)."""
-    if pre_ping:
+def service_engine(settings: ServiceSettings, *, pool_size: int, pre_ping: bool) -> AsyncEngine:
+    """The engine the services build; ``pre_ping=True`` is the what-if of SQLAlchemy's ``pool_pre_ping``
+    instead of the kit's look at the connection (three more round trips per unit of work)."""
+    if not pre_ping:
         return create_engine(settings, pool_size=pool_size)
     return create_async_engine(
         settings.database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=False,
+        pool_pre_ping=True,
         connect_args={
             "server_settings": {"search_path": f'"{settings.db_schema}", public', "application_name": SERVICE}
         },
@@ -465,7 +495,7 @@ def worker_engine(settings: ServiceSettings, *, pool_size: int, pre_ping: bool) 
 
 async def bench(args: argparse.Namespace, settings: ServiceSettings) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    engine = worker_engine(settings, pool_size=args.pool_size, pre_ping=not args.no_pre_ping)
+    engine = service_engine(settings, pool_size=args.pool_size, pre_ping=args.pre_ping)
     try:
         await create_schema(engine)
         raw = RawBaseline(settings.amqp_url, prefetch=args.prefetch, window=args.raw_window, body=sample_body())
@@ -476,7 +506,7 @@ async def bench(args: argparse.Namespace, settings: ServiceSettings) -> dict[str
         sink = Sink()
         session_factory = create_session_factory(engine)
         poll_interval = _default("outbox_poll_interval")
-        pipeline = Pipeline(settings, engine, session_factory, sink, args.batch_size, poll_interval)
+        pipeline = Pipeline(settings, engine, session_factory, sink, args.batch_size, poll_interval, args.pre_ping)
         stop_consumer = asyncio.Event()
         runner = ConsumerRunner(
             service_name=SERVICE,
@@ -487,13 +517,19 @@ async def bench(args: argparse.Namespace, settings: ServiceSettings) -> dict[str
             prefetch=args.prefetch,
             retry_delays=_default("consumer_retry_delays"),
             delivery_limit=_default("queue_delivery_limit"),
+            lanes=args.lanes,
         )
         consuming = asyncio.create_task(runner.run(stop_consumer))
         try:
             await asyncio.wait_for(runner.ready.wait(), timeout=30)
             writes = {"writers": args.writers, "per_uow": args.write_batch}
             await pipeline.drain("warmup", min(300, args.events), **writes)
-            results["pipeline"], write_seconds = await pipeline.drain("throughput", args.events, **writes)
+            profiler = cProfile.Profile() if args.profile else None
+            results["pipeline"], write_seconds = await pipeline.drain(
+                "throughput", args.events, profiler=profiler, **writes
+            )
+            if profiler is not None:
+                profiler.dump_stats(args.profile)
             results["write_rate"] = args.events / write_seconds
             print(
                 f"  pipeline    {results['pipeline'].per_second:8,.0f} ev/s   "
@@ -509,7 +545,9 @@ async def bench(args: argparse.Namespace, settings: ServiceSettings) -> dict[str
             stop_consumer.set()
             await asyncio.wait_for(consuming, timeout=30)
         async with engine.connect() as conn:
-            rows = dict((await conn.execute(select(effects.c.phase, func.count()).group_by(effects.c.phase))).all())
+            rows: dict[str, int] = dict(
+                (await conn.execute(select(effects.c.phase, func.count()).group_by(effects.c.phase))).all()
+            )
             inbox = kit_tables(SERVICE).inbox
             duplicates = (
                 await conn.execute(select(func.count() - func.count(inbox.c.event_id.distinct())))
@@ -560,7 +598,8 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     )
     print(
         f"worker (this process) during the latency run: {lat['worker_cpu']:.0%} of a core, event-loop lag "
-        f"p50/p99 {lat['loop_lag_p50_ms']:.1f}/{lat['loop_lag_p99_ms']:.1f} ms."
+        f"p50/p99 {lat['loop_lag_p50_ms']:.1f}/{lat['loop_lag_p99_ms']:.1f} ms; the whole machine "
+        f"(producer, PostgreSQL, RabbitMQ and all) {lat['machine_busy']:.0%} busy on {os.cpu_count()} cores."
     )
     print(f"effects per phase {results['effects']}; duplicate inbox rows {results['duplicates']}.")
 
@@ -577,8 +616,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--writers", type=int, default=8, help="concurrent outbox writers before the drain (8)")
     add("--write-batch", type=int, default=1, help="events per unit of work before the drain (1)")
     add("--raw-window", type=int, default=256, help="raw publisher: confirms in flight (256)")
+    add("--profile", metavar="FILE", help="write a cProfile of the pipeline throughput phase to FILE (slows it)")
     what_if = parser.add_argument_group("what-ifs (not how the services run today)")
-    what_if.add_argument("--no-pre-ping", action="store_true", help="worker engine without pool_pre_ping")
+    what_if.add_argument("--lanes", type=int, default=LANES, help=f"consumer lanes per queue ({LANES})")
+    what_if.add_argument(
+        "--pre-ping", action="store_true", help="worker and producer engines with SQLAlchemy's pool_pre_ping"
+    )
     what_if.add_argument("--no-uvloop", action="store_true", help="run this (worker) process on asyncio's own loop")
     return parser.parse_args(argv)
 
@@ -594,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = ServiceSettings(
         service_name=SERVICE, db_schema=SERVICE, database_url=dbs[0].url, amqp_url=amqp_url, log_json=False
     )
-    what_ifs = [name for name, on in (("no pre-ping", args.no_pre_ping), ("no uvloop", args.no_uvloop)) if on]
+    what_ifs = [name for name, on in (("pool_pre_ping", args.pre_ping), ("no uvloop", args.no_uvloop)) if on]
     print(
         f"events benchmark: N={args.events}, prefetch={args.prefetch}, relay batch={args.batch_size}, "
         f"worker pool {args.pool_size}+{args.pool_size}, latency at {args.rate:g}/s for {args.seconds:g} s"
