@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
 
 from analytics.domain.heatmap import MAX_CELLS, cell_count, cell_size
 from analytics.domain.rating import DepartmentVotes, rank
 from analytics.domain.redaction import redact
+from analytics.usecases.reports import period
 
 
 def _votes(name: str, scores: list[int]) -> DepartmentVotes:
@@ -51,3 +54,12 @@ def test_redaction_drops_personal_data_and_keeps_what_reports_need() -> None:
         "category_code": "roads.pothole",
     }
     assert redact(data) == {"problem_id": "p", "point": {"lon": 1, "lat": 2}, "category_code": "roads.pothole"}
+
+
+def test_the_default_period_includes_the_new_local_day_east_of_greenwich() -> None:
+    # 22:30 UTC on 22 November is already 23 November in Moscow (and in Kamchatka).
+    late_evening_utc = datetime(2026, 11, 22, 22, 30, tzinfo=UTC)
+    default = period(None, None, now=late_evening_utc)
+    assert default.until > date(2026, 11, 23), "Moscow's 23 November is inside the period"
+    assert period(None, None, now=datetime(2026, 11, 22, 10, 0, tzinfo=UTC)).until == date(2026, 11, 23)
+    assert period(date(2026, 1, 1), date(2026, 2, 1), now=late_evening_utc).until == date(2026, 2, 1)

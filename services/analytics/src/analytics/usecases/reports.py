@@ -40,9 +40,18 @@ class Period:
         )
 
 
-def period(since: date | None, until: date | None, today: date | None = None) -> Period:
-    """The asked period, by default the last half year up to and including today."""
-    end = until or (today or datetime.now(UTC).date()) + timedelta(days=1)
+EASTERNMOST_ZONE = ZoneInfo("Asia/Kamchatka")
+"""Russia's latest calendar (UTC+12): its date is never behind a Russian territory's own."""
+
+
+def period(since: date | None, until: date | None, today: date | None = None, *, now: datetime | None = None) -> Period:
+    """The asked period, by default the last half year up to and including today.
+
+    Without ``today``, today is Kamchatka's date at ``now``: the period is chosen before the territory (and
+    its zone) is known, and UTC's date would cut off the start of every new local day east of Greenwich (in
+    Moscow, the reports made between midnight and 03:00 would be missing until UTC's midnight)."""
+    today = today or (now or datetime.now(UTC)).astimezone(EASTERNMOST_ZONE).date()
+    end = until or today + timedelta(days=1)
     return Period(since or end - timedelta(days=DEFAULT_PERIOD_DAYS), end)
 
 
