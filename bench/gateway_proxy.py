@@ -5,10 +5,11 @@ through nginx as a reverse proxy to it, all in one run.
 
 Starts, each as its own process on a free loopback port: the upstream (a minimal FastAPI app under uvicorn,
 as the services run: ``GET /api/v1/problems/ping`` answers a small JSON document), the gateway as the Procfile
-starts it (``uvicorn gateway.main:create_app --factory``; rate limits on, in memory, with limits too high to
-trigger) and nginx (Debian package; ``worker_processes 1``, keep-alive to the upstream, config in a temp dir).
-The load generator is ``wrk`` (Debian package), one thread, ``--connections`` keep-alive connections, after a
-short warm-up. Targets are measured in turns (direct, gateway, nginx) for ``--rounds`` rounds; each target's
+starts it (``uvicorn gateway.main:create_app --factory`` with the Procfile's ``--workers``, or ``--workers``
+here; rate limits on, in memory, with limits too high to trigger) and nginx (Debian package;
+``worker_processes 1``, keep-alive to the upstream, config in a temp dir). The load generator is ``wrk``
+(Debian package), one thread, ``--connections`` keep-alive connections, after a short warm-up. Targets are
+measured in turns (direct, gateway, nginx) for ``--rounds`` rounds; each target's
 best round counts, so a burst of noise from other work on the machine hurts less.
 
 Goals (printed as PASS/FAIL; the exit code is 0 either way, see bench/README.md): the gateway keeps at least
@@ -83,6 +84,9 @@ class Result:
     p99_ms: float
     p50_ms: float
     errors: int
+    requests: int = 0
+    cpu_us: dict[str, float] | None = None
+    """CPU per request of the gateway's and the upstream's processes during the run, in µs."""
 
 
 def free_port() -> int:
@@ -103,10 +107,10 @@ def wait_ready(url: str, seconds: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def process(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[None]:
+def process(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[int]:
     proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
     try:
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -114,6 +118,20 @@ def process(command: list[str], env: dict[str, str] | None = None, cwd: Path | N
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children that are alive (uvicorn's workers), from /proc (Linux)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+    return total
 
 
 def _ms(value: str) -> float:
@@ -132,7 +150,17 @@ def wrk(url: str, seconds: float, connections: int) -> Result:
     errors = int(errors_match.group(1)) if errors_match else 0
     if socket_errors:
         errors += sum(int(group) for group in socket_errors.groups())
-    return Result(rps, p99, p50, errors)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return Result(rps, p99, p50, errors, requests)
+
+
+def procfile_workers() -> int:
+    """The ``--workers`` of the Procfile's gateway line (1 when absent): the bench runs the gateway as deployed."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("gateway:"):
+            match = re.search(r"--workers[ =](\d+)", line)
+            return int(match.group(1)) if match else 1
+    return 1
 
 
 def main() -> None:
@@ -140,11 +168,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="each timed run (default 8)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections (32)")
     parser.add_argument("--rounds", type=int, default=2, help="turns over the three targets (2)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="gateway worker processes (default: as the Procfile's gateway line)"
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"{tool} is missing: apt-get install -y {tool}")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    workers = args.workers or procfile_workers()
+    print(f"gateway: {workers} worker process(es); machine load before: {os.getloadavg()[0]:.2f}")
 
     with tempfile.TemporaryDirectory(prefix="gorod-bench-gateway-") as tmp_name:
         tmp = Path(tmp_name)
@@ -161,12 +194,14 @@ def main() -> None:
         )
         env.pop("GATEWAY_REDIS_URL", None)
         (tmp / "nginx.conf").write_text(NGINX.format(tmp=tmp, upstream=upstream_port, port=nginx_port))
+        gateway_options = ["--workers", str(workers), "--factory", "gateway.main:create_app"]
         uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
         with (
-            process([*uvicorn, "--port", str(upstream_port), "bench_upstream:app"], cwd=tmp),
-            process([*uvicorn, "--port", str(gateway_port), "--factory", "gateway.main:create_app"], env=env),
+            process([*uvicorn, "--port", str(upstream_port), "bench_upstream:app"], cwd=tmp) as upstream_pid,
+            process([*uvicorn, "--port", str(gateway_port), *gateway_options], env=env) as gw,
             process([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf")]),
         ):
+            pids = {"gateway": gw, "upstream": upstream_pid}
             targets = {
                 "direct": f"{upstream}{PATH}",
                 "gateway": f"http://127.0.0.1:{gateway_port}{PATH}",
@@ -179,10 +214,16 @@ def main() -> None:
             best: dict[str, Result] = {}
             for round_number in range(1, args.rounds + 1):
                 for name, url in targets.items():
+                    before = {process_name: cpu_seconds(pid) for process_name, pid in pids.items()}
                     result = wrk(url, args.seconds, args.connections)
+                    result.cpu_us = {
+                        process_name: (cpu_seconds(pid) - before[process_name]) * 1e6 / max(1, result.requests)
+                        for process_name, pid in pids.items()
+                    }
                     print(
                         f"round {round_number} {name:8s} {result.rps:9.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
-                        f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}"
+                        f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  CPU/request: gateway "
+                        f"{result.cpu_us['gateway']:4.0f} us, upstream {result.cpu_us['upstream']:4.0f} us"
                     )
                     if name not in best or result.rps > best[name].rps:
                         best[name] = result
@@ -197,6 +238,14 @@ def main() -> None:
     print()
     print(f"gateway/direct throughput {throughput:.2f} (goal >= 0.60): {'PASS' if throughput >= 0.6 else 'FAIL'}")
     print(f"gateway/nginx p99         {latency:.2f} (goal <= 1.50): {'PASS' if latency <= 1.5 else 'FAIL'}")
+    if gateway.cpu_us and direct.cpu_us:
+        # Moves much less than the rates when other work loads the machine: compare this one between runs.
+        print(
+            f"CPU per proxied request: gateway {gateway.cpu_us['gateway']:.0f} us (all its processes), upstream "
+            f"{direct.cpu_us['upstream']:.0f} us when asked directly; gateway/upstream "
+            f"{gateway.cpu_us['gateway'] / max(1.0, direct.cpu_us['upstream']):.2f}. Load average now "
+            f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores."
+        )
     if gateway.errors or direct.errors or proxy.errors:
         print(f"errors: direct {direct.errors}, gateway {gateway.errors}, nginx {proxy.errors}")
 

@@ -7,12 +7,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import aiohttp
 import httpx
-from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.audit import AuditLog
 from gateway.cors import CorsPolicy
@@ -24,8 +23,26 @@ from gateway.proxy import EdgeState, ProxyMetrics, ProxyMiddleware
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.routes import RouteTable, default_routes
 from gateway.settings import GatewaySettings
+from gateway.upstream_http import Origin, UpstreamClient
 from servicekit.http.problems import install_problem_handlers
-from servicekit.logs import TraceparentMiddleware, configure_logging
+from servicekit.logs import configure_logging
+
+
+class Gateway(FastAPI):
+    """FastAPI with the edge (request id, traceparent, CORS, the proxy) in front of all of it: a proxied request
+    never enters FastAPI (its telemetry hook, error and exception middleware, router)."""
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+    async def fastapi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app behind the edge: the gateway's own routes."""
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -35,6 +52,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One shared client for every upstream call: explicit timeouts and connection limits.
+        upstream = UpstreamClient(
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.upstream_timeout,
+            max_connections=settings.max_connections,
+        )
+        origins = {name: Origin.parse(url) for name, url in settings.service_urls().items()}
         async with (
             httpx.AsyncClient(
                 timeout=httpx.Timeout(settings.upstream_timeout, connect=settings.connect_timeout, pool=2.0),
@@ -44,16 +67,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 ),
                 follow_redirects=False,
             ) as client,
-            aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=settings.max_connections, limit_per_host=settings.max_connections, keepalive_timeout=30
-                ),
-                timeout=aiohttp.ClientTimeout(
-                    total=None, connect=settings.connect_timeout, sock_read=settings.upstream_timeout
-                ),
-                auto_decompress=False,
-                cookie_jar=aiohttp.DummyCookieJar(),  # a proxy keeps no cookies of its own
-            ) as upstream,
         ):
             app.state.http = client
             limiter: RateLimiter | None = None
@@ -65,7 +78,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 )
             cors = CorsPolicy(max_age=settings.cors_max_age)
             audit = AuditLog(settings.audit_log_path)
-            state = EdgeState(settings, RouteTable(default_routes()), client, upstream, limiter, cors, audit, {})
+            state = EdgeState(
+                settings, RouteTable(default_routes()), client, upstream, origins, limiter, cors, audit, {}
+            )
             app.state.edge = state
             app.state.open311 = Upstream(settings, client)
             refresher = asyncio.create_task(cors.keep_fresh(client, settings.auth_url, settings.cors_refresh_interval))
@@ -78,9 +93,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 if limiter is not None:
                     await limiter.aclose()
                 audit.close()
+                await upstream.aclose()
                 app.state.edge = None
 
-    app = FastAPI(
+    app = Gateway(
         title="Gorod gateway",
         description=(
             "The single entry point of Gorod: proxies the public API (/api/v1), the admin API (/admin/v1) and "
@@ -96,15 +112,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.edge = None
     app.state.open311 = None
     install_problem_handlers(app)
-    # Outermost first: request id, traceparent, the proxy (its own metrics), then the instrumentation of the
-    # gateway's own routes (health, Open311, docs).
+    # The gateway's own routes (health, Open311, docs) are instrumented by the generic instrumentation; proxied
+    # requests never reach it and are counted by the proxy's own metrics.
     registry = CollectorRegistry()
     Instrumentator(registry=registry, excluded_handlers=["/metrics", "/health.*"]).instrument(app).expose(
         app, endpoint="/metrics", include_in_schema=False
     )
-    app.add_middleware(ProxyMiddleware, state_of=lambda: app.state.edge, metrics=ProxyMetrics(registry))
-    app.add_middleware(TraceparentMiddleware)
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    app.front = ProxyMiddleware(app.fastapi, state_of=lambda: app.state.edge, metrics=ProxyMetrics(registry))
     app.include_router(health_router)
     app.include_router(docs_router)
     app.include_router(open311_router)

@@ -43,7 +43,8 @@ class GatewaySettings(BaseSettings):
     # Rate limits: requests per ``rate_window`` seconds; per client IP and per signed-in user or client.
     rate_limit_enabled: bool = True
     redis_url: str = ""
-    """Counters shared by every gateway replica when set (``redis://127.0.0.1:6379/0``); in memory otherwise."""
+    """Counters shared by every gateway replica and worker process when set (``redis://127.0.0.1:6379/0``); in memory
+    otherwise, where each process counts on its own (the Procfile and the image run two)."""
     redis_prefix: str = "gorod:gateway:rl:"
     rate_window: float = Field(default=60.0, gt=0)
     ip_read_limit: int = Field(default=1200, ge=1)

@@ -58,6 +58,26 @@ def test_the_callers_request_id_is_kept_and_its_trace_continued(gateway: str) ->
     assert seen["tracestate"] == ["gorod=1"]
 
 
+def test_a_request_id_that_is_not_a_uuid_is_replaced_everywhere(gateway: str) -> None:
+    response = httpx.get(f"{gateway}/api/v1/problems/1", headers={"X-Request-ID": 'x" onclick=alert(1)'})
+
+    request_id = response.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    assert _seen(response)["x-request-id"] == [request_id]
+    # The gateway's own routes (answered by FastAPI, behind the proxy) get one too, exactly once.
+    own = httpx.get(f"{gateway}/health/live", headers={"X-Request-ID": "4b0e9b2c-4b43-4c3a-9c1d-7a3f0f5f0e11"})
+    assert own.headers.get_list("x-request-id") == ["4b0e9b2c-4b43-4c3a-9c1d-7a3f0f5f0e11"]
+
+
+def test_a_head_request_gets_the_services_headers_and_no_body(gateway: str) -> None:
+    response = httpx.head(f"{gateway}/api/v1/problems/1", timeout=5)
+
+    assert response.status_code == 200
+    assert response.headers["x-upstream"] == "yes"
+    assert response.content == b""
+    assert httpx.get(f"{gateway}/api/v1/problems/1").status_code == 200  # and the gateway is none the worse
+
+
 def test_hop_by_hop_and_identity_headers_never_pass(gateway: str) -> None:
     response = httpx.get(
         f"{gateway}/api/v1/problems/echo",
