@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
 INFRASTRUCTURE = {"postgres", "rabbitmq"}
+GATEWAY_INFRASTRUCTURE = {"redis"}
+"""Redis keeps the gateway's rate-limit counters, shared by its worker processes; nothing else uses it."""
 DATABASE = "gorod"
 ROLE_PREFIX = "gorod_"
 REQUIRED_ENV = ("DATABASE_URL", "AMQP_URL")
@@ -202,10 +204,10 @@ def test_procfile_runs_every_service_and_its_worker() -> None:
 
 
 def test_compose_runs_every_service_and_its_worker() -> None:
-    expected, actual = expected_processes() | INFRASTRUCTURE, set(compose())
+    expected, actual = expected_processes() | INFRASTRUCTURE | GATEWAY_INFRASTRUCTURE, set(compose())
     assert actual == expected, (
         f"docker-compose.yml: add services {sorted(expected - actual)}, remove {sorted(actual - expected)} "
-        "(each services/<name> needs `<name>` and `<name>-worker`, plus gateway, postgres, rabbitmq)"
+        "(each services/<name> needs `<name>` and `<name>-worker`, plus gateway, postgres, rabbitmq, redis)"
     )
 
 
@@ -438,8 +440,15 @@ def test_service_waits_for_its_infrastructure_and_worker_for_its_api(service: st
 
 
 def test_gateway_waits_for_every_service() -> None:
-    missing = set(SERVICES) - set(depends_on(compose().get("gateway", {})))
+    missing = (set(SERVICES) | GATEWAY_INFRASTRUCTURE) - set(depends_on(compose().get("gateway", {})))
     assert not missing, f"docker-compose.yml `gateway`: depend on {sorted(missing)}"
+
+
+def test_gateway_processes_share_their_rate_limit_counters_in_redis() -> None:
+    """The image runs several gateway processes; counters kept in each would let a client have several limits."""
+    url = environment(compose().get("gateway", {})).get("GATEWAY_REDIS_URL", "")
+    assert urlsplit(url).scheme == "redis", "docker-compose.yml `gateway`: set GATEWAY_REDIS_URL"
+    assert urlsplit(url).hostname in GATEWAY_INFRASTRUCTURE
 
 
 # --- images and commands ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import importlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -85,15 +86,33 @@ def load_demo_data() -> list[str]:
     return lines
 
 
+def local_redis_url(host: str = "127.0.0.1", port: int = 6379) -> str | None:
+    """Redis on this machine, if one answers PING."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            answer = conn.recv(16)
+    except OSError:
+        return None
+    return f"redis://{host}:{port}/0" if answer.startswith(b"+PONG") else None
+
+
 def start_processes() -> None:
     RUN_DIR.mkdir(exist_ok=True)
     log = LOG_FILE.open("ab")
+    env = dict(os.environ)
+    # The gateway runs two processes (Procfile); with Redis they share their rate-limit counters, so a limit
+    # (sign-in's above all) is what it says, not twice that. Without Redis each process counts on its own.
+    redis_url = env.get("GATEWAY_REDIS_URL") or local_redis_url()
+    if redis_url:
+        env["GATEWAY_REDIS_URL"] = redis_url
     process = subprocess.Popen(  # noqa: S603 - our own interpreter
         [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # survives the terminal; `make down` stops it
+        env=env,
     )
     PID_FILE.write_text(str(process.pid))
 
