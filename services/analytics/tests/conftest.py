@@ -25,7 +25,18 @@ from servicekit.events import TYPE_PREFIX, CloudEvent
 from servicekit.testing.plugin import TestStack
 from servicekit.uow import UnitOfWork
 
-MODEL_TABLES = ("territories", "authorities", "problems", "problem_days", "appeals", "votes")
+MODEL_TABLES = (
+    "territories",
+    "authorities",
+    "problems",
+    "problem_days",
+    "problem_weeks",
+    "appeals",
+    "appeal_times",
+    "votes",
+    "vote_attributions",
+    "vote_days",
+)
 
 
 @pytest.fixture(scope="session")
@@ -132,16 +143,58 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations" / "versions"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-async def rollup_from_scratch(engine: AsyncEngine) -> list[tuple[object, ...]]:
-    """``problem_days`` computed afresh from ``problems`` (the SQL that backfills it in migration 0003), in the
-    order of :func:`dump`: what the trigger-kept rollup must equal at any time."""
-    spec = importlib.util.spec_from_file_location("rollup_migration", MIGRATIONS / "0003_problem_days_rollup.py")
+def _migration_backfill(name: str) -> str:
+    spec = importlib.util.spec_from_file_location(f"rollup_migration_{name[:4]}", MIGRATIONS / name)
     assert spec is not None
     assert spec.loader is not None
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     backfill: str = migration.BACKFILL
-    select = backfill[backfill.index("SELECT") :]
+    return backfill[backfill.index("SELECT") :]
+
+
+async def rollup_from_scratch(engine: AsyncEngine) -> list[tuple[object, ...]]:
+    """``problem_days`` computed afresh from ``problems`` (the SQL that backfills it in migration 0003), in the
+    order of :func:`dump`: what the trigger-kept rollup must equal at any time."""
+    select = _migration_backfill("0003_problem_days_rollup.py")
+    async with engine.connect() as conn:
+        rows = await conn.execute(text(f"SELECT * FROM ({select}) r ORDER BY 1, 2, 3, 4, 5, 6, 7"))
+        return [tuple(r) for r in rows]
+
+
+async def appeal_times_from_scratch(engine: AsyncEngine) -> list[tuple[object, ...]]:
+    """``appeal_times`` computed afresh from ``appeals`` (the backfill of migration 0004), in :func:`dump`'s order."""
+    select = _migration_backfill("0004_appeal_times_rollup.py")
+    async with engine.connect() as conn:
+        rows = await conn.execute(text(f"SELECT * FROM ({select}) r ORDER BY 1, 2, 3, 4, 5, 6"))
+        return [tuple(r) for r in rows]
+
+
+async def vote_rollups_from_scratch(engine: AsyncEngine) -> dict[str, list[tuple[object, ...]]]:
+    """``vote_attributions`` and ``vote_days`` computed afresh (the backfill of migration 0005), in :func:`dump`'s
+    order: what the trigger-kept rollups must equal at any time."""
+    spec = importlib.util.spec_from_file_location("rollup_migration_0005", MIGRATIONS / "0005_vote_rollup.py")
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    attributions = migration.ATTRIBUTION.format(where="true")
+    days = migration.DAYS.format(source=f"({attributions})", where="true")
+    async with engine.connect() as conn:
+        return {
+            "vote_attributions": [
+                tuple(r)
+                for r in await conn.execute(text(f"SELECT * FROM ({attributions}) r ORDER BY 1, 2, 3, 4, 5, 6"))
+            ],
+            "vote_days": [
+                tuple(r) for r in await conn.execute(text(f"SELECT * FROM ({days}) r ORDER BY 1, 2, 3, 4, 5, 6, 7"))
+            ],
+        }
+
+
+async def problem_weeks_from_scratch(engine: AsyncEngine) -> list[tuple[object, ...]]:
+    """``problem_weeks`` computed afresh from ``problems`` (the backfill of migration 0006), in :func:`dump`'s order."""
+    select = _migration_backfill("0006_problem_weeks_rollup.py")
     async with engine.connect() as conn:
         rows = await conn.execute(text(f"SELECT * FROM ({select}) r ORDER BY 1, 2, 3, 4, 5, 6, 7"))
         return [tuple(r) for r in rows]

@@ -23,7 +23,17 @@ from analytics.events.consumed import archive_event
 from analytics.usecases.projector import project_once, rebuild
 from servicekit.uow import UnitOfWork
 
-from .conftest import MODEL_TABLES, NOW, Feed, dump, project_all, rollup_from_scratch
+from .conftest import (
+    MODEL_TABLES,
+    NOW,
+    Feed,
+    appeal_times_from_scratch,
+    dump,
+    problem_weeks_from_scratch,
+    project_all,
+    rollup_from_scratch,
+    vote_rollups_from_scratch,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -209,6 +219,14 @@ async def test_incremental_build_and_rebuild_end_identical(clean: AsyncEngine, f
     await project_all(clean)
     incremental = {table: await dump(clean, table) for table in MODEL_TABLES}
     assert incremental["problem_days"] == await rollup_from_scratch(clean)
+    assert incremental["problem_weeks"] == await problem_weeks_from_scratch(clean)
+    assert sum(r[5] for r in incremental["problem_weeks"]) == sum(r[5] for r in incremental["problem_days"])
+    assert incremental["appeal_times"] == await appeal_times_from_scratch(clean)
+    votes = await vote_rollups_from_scratch(clean)
+    assert incremental["vote_attributions"] == votes["vote_attributions"]
+    assert len(votes["vote_attributions"]) == len(incremental["votes"])
+    assert incremental["vote_days"] == votes["vote_days"]
+    assert sum(r[3] for r in incremental["appeal_times"] if r[1] == "week") >= len(incremental["appeals"])
     assert len(incremental["problems"]) == 80
     assert incremental["appeals"]
     assert incremental["votes"]
@@ -218,10 +236,19 @@ async def test_incremental_build_and_rebuild_end_identical(clean: AsyncEngine, f
     assert seen[-1][0] == seen[-1][1] == len(stream)
     rebuilt = {table: await dump(clean, table) for table in MODEL_TABLES}
     assert rebuilt["problem_days"] == incremental["problem_days"]
+    assert rebuilt["appeal_times"] == incremental["appeal_times"]
     assert rebuilt == incremental
     # and a single model rebuilt alone ends identical too
     await rebuild(clean, ["appeals"])
     assert await dump(clean, "appeals") == incremental["appeals"]
+    assert await dump(clean, "appeal_times") == incremental["appeal_times"]
+    assert await dump(clean, "vote_days") == incremental["vote_days"]
+    # the rebuild's connection, back in the pool, lets the triggers keep the rollups again
+    await feed(list(town_stream(43, NOW, 10)))
+    await project_all(clean)
+    assert await dump(clean, "problem_days") == await rollup_from_scratch(clean) != incremental["problem_days"]
+    assert await dump(clean, "appeal_times") == await appeal_times_from_scratch(clean) != incremental["appeal_times"]
+    assert await dump(clean, "vote_days") == (await vote_rollups_from_scratch(clean))["vote_days"]
 
 
 async def test_the_rebuild_cli_prints_progress_and_rebuilds(clean: AsyncEngine, feed: Feed) -> None:

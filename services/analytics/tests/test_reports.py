@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analytics.domain import synthetic
+from analytics.domain import histogram, synthetic
 from analytics.domain.synthetic import SyntheticEvent, town_stream
 from servicekit.testing.plugin import TestStack
 
@@ -117,7 +117,28 @@ async def test_dashboard_matches_the_events(client: httpx.AsyncClient, loaded: l
         if e.routing_key == "routing.appeal.answered.v1"
     ]
     assert body["response_times"]["appeals"] == len(sent)
-    assert body["response_times"]["answer_median_days"] == pytest.approx(statistics.median(answered), abs=0.06)
+    # read from the histograms of the rollup: within their precision (and the rounding to 0.1) of the exact figure
+    exact = statistics.median(answered)
+    assert abs(body["response_times"]["answer_median_days"] - exact) <= 0.05 + exact * histogram.RELATIVE_PRECISION
+    exact = statistics.quantiles(answered, n=10, method="inclusive")[-1]
+    assert abs(body["response_times"]["answer_p90_days"] - exact) <= 0.05 + exact * histogram.RELATIVE_PRECISION
+    registered: dict[str, float | None] = {}
+    for e in loaded:
+        if e.routing_key == "routing.appeal.registered.v1":
+            at = datetime.fromisoformat(e.data["registered_at"])
+            registered[e.data["appeal_id"]] = (at - sent[e.data["appeal_id"]]).total_seconds() / 3600
+        elif e.routing_key == "routing.appeal.forwarded.v1":
+            registered[e.data["appeal_id"]] = None
+    hours = [h for h in registered.values() if h is not None]
+    exact = statistics.median(hours)
+    assert (
+        abs(body["response_times"]["registration_median_hours"] - exact) <= 0.05 + exact * histogram.RELATIVE_PRECISION
+    )
+    # each district: its own appeals, from its own rows of the rollup
+    per_district = Counter(e.data["territory_oktmo"] for e in loaded if e.routing_key == "routing.appeal.sent.v1")
+    assert {c["oktmo"]: c["appeals"] for c in body["children"]} == {
+        o: per_district[o] for o, _n, _q in synthetic.DISTRICTS
+    }
     # the region holds the town: the same figures
     region = (await client.get(f"/api/v1/analytics/territories/{REGION}/dashboard")).json()
     assert region["reported"] == body["reported"]
@@ -310,3 +331,39 @@ async def test_bad_input_is_named(client: httpx.AsyncClient, loaded: list[Synthe
     assert first["next_cursor"]
     following = await client.get("/api/v1/analytics/territories", params={"limit": 100, "cursor": first["next_cursor"]})
     assert len(first["items"]) + len(following.json()["items"]) == 6
+
+
+async def test_a_period_not_on_week_boundaries_counts_exactly_its_days(
+    client: httpx.AsyncClient, loaded: list[SyntheticEvent]
+) -> None:
+    """The rollups keep whole weeks and single days: a period from a Wednesday to a Friday five weeks later reads
+    both, and must count exactly the problems, appeals and votes of its own local days."""
+    reported = [_local_day(e.data["reported_at"]) for e in loaded if e.routing_key == "problems.problem.reported.v1"]
+    start = min(reported) + timedelta(days=20)
+    since = start + timedelta(days=(2 - start.weekday()) % 7)  # a Wednesday
+    until = since + timedelta(days=37)  # a Friday, inclusive
+    problems = _final_problems(loaded)
+    reported_on = {
+        e.data["problem_id"]: _local_day(e.data["reported_at"])
+        for e in loaded
+        if e.routing_key == "problems.problem.reported.v1"
+    }
+    counted = [k for k, p in problems.items() if p["status"] not in NOT_COUNTED and since <= reported_on[k] <= until]
+    sent = [
+        e
+        for e in loaded
+        if e.routing_key == "routing.appeal.sent.v1" and since <= _local_day(e.data["occurred_at"]) <= until
+    ]
+    params = {"since": str(since), "until": str(until)}
+    body = (await client.get(f"/api/v1/analytics/territories/{TOWN}/dashboard", params=params)).json()
+    assert body["reported"] == len(counted) > 0
+    assert sum(w["new"] for w in body["weekly"]) == len(counted)
+    assert sum(c["reported"] for c in body["children"]) == len(counted)
+    assert body["response_times"]["appeals"] == len(sent) > 0
+    stamps = {"problems.problem.rated.v1": "rated_at", "problems.problem.confirmed.v1": "confirmed_at"}
+    stamps["problems.problem.reopened.v1"] = "reopened_at"
+    votes = [
+        e for e in loaded if e.routing_key in stamps and since <= _local_day(e.data[stamps[e.routing_key]]) <= until
+    ]
+    rating = (await client.get(f"/api/v1/analytics/territories/{TOWN}/rating", params=params)).json()
+    assert sum(i["votes"] for i in rating["items"]) == len(votes) > 0

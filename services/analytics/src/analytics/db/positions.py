@@ -55,7 +55,22 @@ async def truncate(conn: AsyncConnection, model: ModelSql) -> None:
     await conn.execute(text(f"TRUNCATE {', '.join(model.tables)}"))
 
 
-FUNCTIONS_VERSION = "2"
+async def defer_rollups(conn: AsyncConnection, deferred: bool) -> None:
+    """For this database session, make the rollups' triggers stand aside (a rebuild fills the rollups once at
+    the end, :func:`refresh_rollups`) or do their work again."""
+    await conn.execute(
+        text("SELECT set_config('analytics.defer_rollups', :v, false)"), {"v": "on" if deferred else "off"}
+    )
+
+
+async def refresh_rollups(conn: AsyncConnection, model: ModelSql) -> None:
+    """Fill the model's rollups afresh from the model itself."""
+    for table, fill in model.rollups.items():
+        await conn.execute(text(f"TRUNCATE {table}"))
+        await conn.execute(text(fill))
+
+
+FUNCTIONS_VERSION = "4"
 """Bump when the SQL of the models changes, so that pooled connections create the functions again."""
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from analytics.db import rollups
+
 D = "CAST(:d AS jsonb)"
 
 
@@ -33,6 +35,9 @@ class ModelSql:
     statements: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Routing key -> PL/pgSQL statements run for each event of that key, in order (``$1`` the data, ``$2`` the
     event id; a local ``inserted boolean`` is declared)."""
+    rollups: dict[str, str] = field(default_factory=dict)
+    """Rollup table (among ``tables``, kept by a trigger) -> the SQL that fills it afresh from the model, which
+    a rebuild runs once at the end instead of the trigger on every row."""
 
 
 # --- directory -------------------------------------------------------------------------------------------
@@ -150,8 +155,9 @@ UPDATE problems p SET territory_id = l.territory_id, territory_path = territory_
 
 PROBLEMS = ModelSql(
     "problems",
-    ("problems", "problem_days"),
-    {
+    ("problems", "problem_days", "problem_weeks"),
+    rollups={"problem_days": rollups.PROBLEM_DAYS, "problem_weeks": rollups.PROBLEM_WEEKS},
+    statements={
         "problems.problem.reported.v1": (_PROBLEM_REPORTED,),
         "problems.problem.published.v1": (_PROBLEM_PUBLISHED,),
         "problems.problem.status_changed.v1": (_PROBLEM_STATUS,),
@@ -220,15 +226,51 @@ _APPEAL_ESCALATED = _appeal_upsert({"escalations": "1"}, "escalations = a.escala
 _APPEAL_OVERDUE = _appeal_upsert({"overdue_flagged": "true"}, "overdue_flagged = true")
 _APPEAL_DELIVERY_FAILED = _appeal_upsert({"delivery_failures": "1"}, "delivery_failures = a.delivery_failures + 1")
 
-_APPEALS_REPATH = f"""
-UPDATE appeals SET territory_path = territory_ancestors(territory_id)
+_APPEALS_CONCERNED = f"""
+SELECT COALESCE(array_agg(DISTINCT x), '{{}}') || {_uuid("territory_id")} FROM appeals a, unnest(a.territory_path) x
+ WHERE a.territory_id = {_uuid("territory_id")} OR {_uuid("territory_id")} = ANY(a.territory_path)
+"""
+
+_APPEALS_PROBLEMS = f"""
+SELECT problem_id FROM appeals
  WHERE territory_id = {_uuid("territory_id")} OR {_uuid("territory_id")} = ANY(territory_path)
+"""
+
+# The rollups appeal_times and vote_days join territories: a territory that arrives after its appeals (the path
+# may stay the same), or changes its time zone, changes the rollup rows of the territories on those appeals'
+# paths, which the triggers on appeals cannot tell; they stand aside, and those rows are counted afresh.
+_APPEALS_REPATH = f"""
+DECLARE
+  concerned uuid[];
+  deferred text := COALESCE(current_setting('analytics.defer_rollups', true), 'off');
+BEGIN
+  {_APPEALS_CONCERNED} INTO concerned;
+  PERFORM set_config('analytics.defer_rollups', 'on', true);
+  UPDATE appeals SET territory_path = territory_ancestors(territory_id)
+   WHERE territory_id = {_uuid("territory_id")} OR {_uuid("territory_id")} = ANY(territory_path);
+  PERFORM set_config('analytics.defer_rollups', deferred, true);
+  IF deferred <> 'on' THEN
+    {_APPEALS_CONCERNED.replace("SELECT COALESCE", "SELECT concerned || COALESCE")} INTO concerned;
+    DELETE FROM appeal_times WHERE territory_id = ANY(concerned);
+    {rollups.appeal_times_of("concerned")};
+    DELETE FROM vote_attributions WHERE problem_id IN ({_APPEALS_PROBLEMS});
+    {rollups.vote_attributions_of(_APPEALS_PROBLEMS)};
+    DELETE FROM vote_days WHERE territory_id = ANY(concerned);
+    {rollups.vote_days_of("concerned")};
+  END IF;
+END
 """
 
 APPEALS = ModelSql(
     "appeals",
-    ("appeals",),
-    {
+    ("appeals", "appeal_times"),
+    # votes count for their appeals' departments: attributed afresh after the appeals' rebuild
+    rollups={
+        "appeal_times": rollups.APPEAL_TIMES,
+        "vote_attributions": rollups.VOTE_ATTRIBUTIONS,
+        "vote_days": rollups.VOTE_DAYS,
+    },
+    statements={
         "routing.appeal.sent.v1": (_APPEAL_SENT,),
         "routing.appeal.assigned.v1": (_APPEAL_ASSIGNED,),
         "routing.appeal.registered.v1": (_APPEAL_REGISTERED,),
@@ -263,8 +305,9 @@ ON CONFLICT (event_id) DO NOTHING
 
 RATINGS = ModelSql(
     "ratings",
-    ("votes",),
-    {
+    ("votes", "vote_attributions", "vote_days"),
+    rollups={"vote_attributions": rollups.VOTE_ATTRIBUTIONS, "vote_days": rollups.VOTE_DAYS},
+    statements={
         "problems.problem.rated.v1": (_RATED,),
         "problems.problem.confirmed.v1": (_feedback("confirmed", 5, "confirmed_at"),),
         "problems.problem.reopened.v1": (_feedback("reopened", 1, "reopened_at"),),

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.domain import histogram
 from analytics.domain.rating import DepartmentVotes
 
 PUBLIC_STATUSES = "('moderation', 'rejected', 'merged', 'withdrawn')"
@@ -48,21 +49,36 @@ async def territories_page(
 _PERIOD = "reported_at >= :since AND reported_at < :until AND territory_path @> ARRAY[CAST(:t AS uuid)]"
 
 
-_DAYS = "territory_id = :t AND day >= :since AND day < :until"
+def _problem_rows(columns: str, territory: str = ":t") -> str:
+    """Rows of the problem rollups covering ``[since, until)`` exactly: ``problem_weeks`` for the whole weeks,
+    ``problem_days`` for the days around them (:func:`_whole_weeks`); ``week`` is each row's Monday."""
+    return f"""
+        SELECT week, {columns} FROM problem_weeks
+         WHERE territory_id = {territory} AND week >= :first AND week < :last
+        UNION ALL
+        SELECT date_trunc('week', day::timestamp)::date, {columns} FROM problem_days
+         WHERE territory_id = {territory} AND ((day >= :since AND day < :first) OR (day >= :last AND day < :until))
+    """
+
+
+def _period(territory_id: uuid.UUID, since: date, until: date) -> dict[str, Any]:
+    first, last = _whole_weeks(since, until)
+    return {"t": territory_id, "since": since, "until": until, "first": first, "last": last}
 
 
 async def problem_counts(
     session: AsyncSession, territory_id: uuid.UUID, since: date, until: date
 ) -> Sequence[RowMapping]:
-    """Problems reported in the period (local days, ``until`` exclusive) by category and status, from the rollup
-    ``problem_days``."""
+    """Problems reported in the period (local days, ``until`` exclusive) by category and status, from the
+    rollups."""
     rows = await session.execute(
         text(
             f"SELECT NULLIF(category_code, '') AS category_code, min(NULLIF(category_name, '')) AS category_name,"
-            f" status, sum(reported)::int AS n FROM problem_days WHERE {_DAYS}"
+            f" status, sum(reported)::int AS n"
+            f" FROM ({_problem_rows('category_code, category_name, status, reported')}) r"
             f" GROUP BY category_code, status HAVING sum(reported) > 0"
         ),
-        {"t": territory_id, "since": since, "until": until},
+        _period(territory_id, since, until),
     )
     return rows.mappings().all()
 
@@ -72,62 +88,77 @@ async def weekly(session: AsyncSession, territory_id: uuid.UUID, since: date, un
     rows = await session.execute(
         text(
             f"""
-            SELECT date_trunc('week', day::timestamp)::date AS week, sum(reported)::int AS new,
-                   sum(solved)::int AS solved
-              FROM problem_days WHERE {_DAYS}
+            SELECT week, sum(reported)::int AS new, sum(solved)::int AS solved
+              FROM ({_problem_rows("reported, solved")}) r
              GROUP BY 1 HAVING sum(reported) > 0 OR sum(solved) > 0 ORDER BY 1
             """
         ),
-        {"t": territory_id, "since": since, "until": until},
+        _period(territory_id, since, until),
     )
     return rows.mappings().all()
+
+
+_SPANS = """((r.span = 'week' AND r.start >= :first AND r.start < :last)
+       OR (r.span = 'day' AND r.start >= :since AND r.start < :first)
+       OR (r.span = 'day' AND r.start >= :last AND r.start < :until))"""
+"""Rows of a rollup by span (``r``) covering ``[since, until)`` exactly: whole weeks and the days around them."""
+
+
+def _whole_weeks(since: date, until: date) -> tuple[date, date]:
+    """The Mondays ``[first, last)`` of the weeks that lie wholly in ``[since, until)``; the days outside them
+    are read day by day. Both ``since`` when no whole week fits."""
+    first = since + timedelta(days=(7 - since.weekday()) % 7)
+    last = until - timedelta(days=until.weekday())
+    return (first, last) if first < last else (since, since)
 
 
 async def response_times(
-    session: AsyncSession, territory_id: uuid.UUID, since: datetime, until: datetime
-) -> Sequence[RowMapping]:
-    """Median and p90 hours to registration and days to answer of appeals sent in the period: the whole
-    territory (``child`` null) and each child territory."""
+    session: AsyncSession, territory_id: uuid.UUID, since: date, until: date
+) -> dict[uuid.UUID, tuple[int, list[int], list[int]]]:
+    """Appeals sent in the period (local days, ``until`` exclusive) and the histograms of their times to
+    registration and to answer (:mod:`analytics.domain.histogram`), for the territory and each of its children,
+    from the rollup ``appeal_times``: whole weeks, and single days at the edges of the period, so at most
+    about 37 rows per territory whatever the number of appeals."""
+    first, last = _whole_weeks(since, until)
     rows = await session.execute(
         text(
-            """
-            SELECT territory_path[array_position(territory_path, CAST(:t AS uuid)) - 1] AS child,
-                   count(*) AS appeals,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM registered_at - sent_at) / 3600)
-                       AS registration_median_hours,
-                   percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM registered_at - sent_at) / 3600)
-                       AS registration_p90_hours,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM answered_at - sent_at) / 86400)
-                       AS answer_median_days,
-                   percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM answered_at - sent_at) / 86400)
-                       AS answer_p90_days
-              FROM appeals
-             WHERE sent_at >= :since AND sent_at < :until AND territory_path @> ARRAY[CAST(:t AS uuid)]
-             GROUP BY GROUPING SETS ((), (1))
+            f"""
+            SELECT r.territory_id, r.appeals, r.registration, r.answer FROM appeal_times r
+             WHERE (r.territory_id = :t OR r.territory_id IN (SELECT id FROM territories WHERE parent_id = :t))
+               AND {_SPANS}
             """
         ),
-        {"t": territory_id, "since": since, "until": until},
+        {"t": territory_id, "since": since, "until": until, "first": first, "last": last},
     )
-    return rows.mappings().all()
+    found: dict[uuid.UUID, tuple[int, list[list[int]], list[list[int]]]] = {}
+    for row in rows:
+        appeals, registration, answer = found.setdefault(row.territory_id, (0, [], []))
+        registration.append(row.registration)
+        answer.append(row.answer)
+        found[row.territory_id] = (appeals + row.appeals, registration, answer)
+    return {
+        place: (appeals, histogram.add(registration), histogram.add(answer))
+        for place, (appeals, registration, answer) in found.items()
+    }
 
 
 async def children_counts(
     session: AsyncSession, territory_id: uuid.UUID, since: date, until: date
 ) -> Sequence[RowMapping]:
-    """Problems reported in the period and solved now, per child territory (from the rollup)."""
+    """Problems reported in the period and solved now, per child territory (from the rollups)."""
     rows = await session.execute(
         text(
-            """
+            f"""
             SELECT c.id, c.oktmo, c.name, COALESCE(p.reported, 0) AS reported, COALESCE(p.solved, 0) AS solved
               FROM territories c
               LEFT JOIN LATERAL (
                 SELECT sum(d.reported)::int AS reported,
                        (sum(d.reported) FILTER (WHERE d.status = 'solved'))::int AS solved
-                  FROM problem_days d WHERE d.territory_id = c.id AND d.day >= :since AND d.day < :until) p ON true
+                  FROM ({_problem_rows("status, reported", "c.id")}) d) p ON true
              WHERE c.parent_id = :t ORDER BY c.name
             """
         ),
-        {"t": territory_id, "since": since, "until": until},
+        _period(territory_id, since, until),
     )
     return rows.mappings().all()
 
@@ -251,38 +282,25 @@ async def stream_overdue_appeals(
 
 
 async def department_votes(
-    session: AsyncSession, territory_id: uuid.UUID, since: datetime, until: datetime
+    session: AsyncSession, territory_id: uuid.UUID, since: date, until: date
 ) -> list[DepartmentVotes]:
-    """Votes per department (or authority, for an appeal with no department) of the territory's appeals.
+    """Votes per department (or authority, for an appeal with no department) of the territory's appeals, in the
+    period (local days, ``until`` exclusive), from the rollup ``vote_days`` (whole weeks and edge days).
 
     A vote belongs to the appeal it names; a vote without one, to the problem's latest appeal."""
+    first, last = _whole_weeks(since, until)
     rows = await session.execute(
         text(
-            """
-            WITH attributed AS (
-              SELECT v.score, v.kind, a.department_id, a.authority_id, a.authority_name
-                FROM votes v JOIN appeals a ON a.id = v.appeal_id
-               WHERE v.voted_at >= :since AND v.voted_at < :until
-                 AND a.territory_path @> ARRAY[CAST(:t AS uuid)]
-              UNION ALL
-              SELECT v.score, v.kind, a.department_id, a.authority_id, a.authority_name
-                FROM votes v
-                JOIN LATERAL (
-                  SELECT x.department_id, x.authority_id, x.authority_name, x.territory_path FROM appeals x
-                   WHERE x.problem_id = v.problem_id ORDER BY x.sent_at DESC NULLS LAST LIMIT 1) a ON true
-               WHERE v.appeal_id IS NULL AND v.voted_at >= :since AND v.voted_at < :until
-                 AND a.territory_path @> ARRAY[CAST(:t AS uuid)])
-            SELECT COALESCE(va.department_id, va.authority_id) AS department_id,
-                   COALESCE(min(d.name), min(va.authority_name)) AS name,
-                   count(*) AS votes, sum(va.score)::int AS total,
-                   count(*) FILTER (WHERE va.kind = 'rating') AS ratings,
-                   count(*) FILTER (WHERE va.kind = 'confirmed') AS confirmations,
-                   count(*) FILTER (WHERE va.kind = 'reopened') AS disputes
-              FROM attributed va LEFT JOIN authorities d ON d.id = va.department_id
-             GROUP BY 1
+            f"""
+            SELECT r.unit_id AS department_id, COALESCE(min(d.name), min(r.authority_name)) AS name,
+                   sum(r.votes)::int AS votes, sum(r.total)::int AS total, sum(r.ratings)::int AS ratings,
+                   sum(r.confirmations)::int AS confirmations, sum(r.disputes)::int AS disputes
+              FROM vote_days r LEFT JOIN authorities d ON d.id = r.unit_id AND r.via_department
+             WHERE r.territory_id = :t AND {_SPANS}
+             GROUP BY r.unit_id
             """
         ),
-        {"t": territory_id, "since": since, "until": until},
+        {"t": territory_id, "since": since, "until": until, "first": first, "last": last},
     )
     return [
         DepartmentVotes(str(r.department_id), r.name or "", r.votes, r.total, r.ratings, r.confirmations, r.disputes)

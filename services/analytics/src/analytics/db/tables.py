@@ -142,6 +142,21 @@ problem_days = Table(
 ``problem_days_maintain`` (migration 0003) in the projector's transactions; the dashboard reads it instead of
 scanning every problem of the territory."""
 
+problem_weeks = Table(
+    "problem_weeks",
+    metadata,
+    Column("territory_id", UUID(as_uuid=True), primary_key=True),
+    Column("week", Date, primary_key=True, comment="Monday of the local week, territory's time zone."),
+    Column("category_code", Text, primary_key=True, comment="'' when the problem has none"),
+    Column("category_name", Text, primary_key=True, comment="'' when the problem has none"),
+    Column("status", Text, primary_key=True),
+    Column("reported", Integer, nullable=False, comment="As in problem_days, by week."),
+    Column("solved", Integer, nullable=False, comment="As in problem_days, by week."),
+    comment="Rollup of problems by week, kept by a trigger on problems (rebuilt with the problems model).",
+)
+"""``problem_days`` by week (trigger ``problem_weeks_maintain``, migration 0006): a period reads its whole weeks
+here and only the days around them from ``problem_days``."""
+
 # --- read model "appeals" ----------------------------------------------------------------------------------
 
 appeals = Table(
@@ -181,6 +196,28 @@ appeals = Table(
     ),
 )
 
+appeal_times = Table(
+    "appeal_times",
+    metadata,
+    Column("territory_id", UUID(as_uuid=True), primary_key=True),
+    Column("span", Text, primary_key=True, comment="'day' or 'week' (starting on Monday)"),
+    Column("start", Date, primary_key=True, comment="First local day of the span, territory's time zone."),
+    Column("appeals", Integer, nullable=False, comment="Appeals sent in the span."),
+    Column(
+        "registration",
+        ARRAY(Integer),
+        nullable=False,
+        comment="Of those registered: how many per bucket of time to registration (analytics.duration_bucket).",
+    ),
+    Column(
+        "answer", ARRAY(Integer), nullable=False, comment="Of those answered: how many per bucket of time to answer."
+    ),
+    comment="Rollup of appeals, kept by a trigger on appeals (rebuilt with the appeals model).",
+)
+"""Appeals sent and histograms of their times to registration and answer (``analytics.domain.histogram``) per
+(territory of the path, local day or week of sending), kept by the trigger ``appeal_times_maintain`` (migration
+0004); the dashboard's response times add up at most a few dozen of its rows per territory."""
+
 # --- read model "ratings" ----------------------------------------------------------------------------------
 
 votes = Table(
@@ -195,3 +232,41 @@ votes = Table(
     Index("votes_problem_idx", "problem_id"),
     Index("votes_appeal_idx", "appeal_id"),
 )
+
+vote_attributions = Table(
+    "vote_attributions",
+    metadata,
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("problem_id", UUID(as_uuid=True), nullable=False),
+    Column("voted_at", DateTime(timezone=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("score", SmallInteger, nullable=False),
+    Column("territory_path", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("unit_id", UUID(as_uuid=True), nullable=False, comment="department, else authority"),
+    Column("via_department", Boolean, nullable=False),
+    Column("authority_name", Text, nullable=False),
+    Index("vote_attributions_problem_idx", "problem_id"),
+    comment="Each vote with the appeal it counts for (kept by triggers on votes and appeals).",
+)
+"""Each vote with the department it counts for (its appeal's, or its problem's latest appeal's), kept by the
+triggers of migration 0005 on ``votes`` and ``appeals``."""
+
+vote_days = Table(
+    "vote_days",
+    metadata,
+    Column("territory_id", UUID(as_uuid=True), primary_key=True),
+    Column("span", Text, primary_key=True, comment="'day' or 'week' (starting on Monday)"),
+    Column("start", Date, primary_key=True, comment="First local day of the span, territory's time zone."),
+    Column("unit_id", UUID(as_uuid=True), primary_key=True),
+    Column("via_department", Boolean, primary_key=True),
+    Column("authority_name", Text, primary_key=True),
+    Column("votes", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("ratings", Integer, nullable=False),
+    Column("confirmations", Integer, nullable=False),
+    Column("disputes", Integer, nullable=False),
+    Index("vote_days_emptied", "territory_id", postgresql_where=text("votes = 0")),
+    comment="Votes per territory, local day or week, department (kept with vote_attributions).",
+)
+"""The rating's rollup: per territory of the appeal's path, span and department; the rating of a territory adds
+up at most a few dozen spans per department."""

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from analytics.db import reports as q
 from analytics.domain import heatmap as grid
+from analytics.domain import histogram
 from analytics.domain.rating import RatedDepartment, rank
 
 DEFAULT_PERIOD_DAYS = 182
@@ -88,10 +89,9 @@ async def dashboard(
     async with sessions() as session, session.begin():
         await q.consistent_snapshot(session)
         place = await _territory(session, territory_id)
-        since, until = when.bounds(_tz(place))
         counts = await q.problem_counts(session, territory_id, when.since, when.until)
         weeks = await q.weekly(session, territory_id, when.since, when.until)
-        times = await q.response_times(session, territory_id, since, until)
+        times = await q.response_times(session, territory_id, when.since, when.until)
         children = await q.children_counts(session, territory_id, when.since, when.until)
     categories: dict[str, dict[str, Any]] = {}
     statuses: dict[str, int] = {}
@@ -104,8 +104,6 @@ async def dashboard(
         statuses[row["status"]] = statuses.get(row["status"], 0) + row["n"]
     reported = sum(statuses.values())
     solved = statuses.get("solved", 0)
-    by_child = {r["child"]: r for r in times if r["child"] is not None}
-    overall = next((r for r in times if r["child"] is None), None)
     return {
         "territory": _territory_out(place),
         "since": when.since,
@@ -116,7 +114,7 @@ async def dashboard(
         "by_category": sorted(categories.values(), key=lambda c: (-c["count"], c["code"])),
         "by_status": [{"status": k, "count": v} for k, v in sorted(statuses.items(), key=lambda kv: -kv[1])],
         "weekly": [{"week": w["week"], "new": w["new"], "solved": w["solved"]} for w in weeks],
-        "response_times": _times(overall),
+        "response_times": _times(times.get(territory_id)),
         "children": [
             {
                 "territory_id": c["id"],
@@ -125,7 +123,7 @@ async def dashboard(
                 "reported": c["reported"],
                 "solved": c["solved"],
                 "share_solved": _share(c["solved"], c["reported"]),
-                **_times(by_child.get(c["id"])),
+                **_times(times.get(c["id"])),
             }
             for c in children
         ],
@@ -136,13 +134,21 @@ def _territory_out(row: RowMapping) -> dict[str, Any]:
     return {k: row[k] for k in ("id", "oktmo", "name", "level", "parent_id", "timezone")}
 
 
-def _times(row: RowMapping | None) -> dict[str, Any]:
+def _times(found: tuple[int, list[int], list[int]] | None) -> dict[str, Any]:
+    """Median and p90 hours to registration and days to answer, from the histograms of the rollup (within
+    :data:`analytics.domain.histogram.RELATIVE_PRECISION` of the exact percentiles)."""
+    appeals, registration, answer = found or (0, [], [])
+
+    def at(values: list[int], q: float, unit: float) -> float | None:
+        value = histogram.percentile(values, q)
+        return None if value is None else _num(value / unit)
+
     return {
-        "appeals": row["appeals"] if row else 0,
-        "registration_median_hours": _num(row["registration_median_hours"]) if row else None,
-        "registration_p90_hours": _num(row["registration_p90_hours"]) if row else None,
-        "answer_median_days": _num(row["answer_median_days"]) if row else None,
-        "answer_p90_days": _num(row["answer_p90_days"]) if row else None,
+        "appeals": appeals,
+        "registration_median_hours": at(registration, 0.5, 3600),
+        "registration_p90_hours": at(registration, 0.9, 3600),
+        "answer_median_days": at(answer, 0.5, 86400),
+        "answer_p90_days": at(answer, 0.9, 86400),
     }
 
 
@@ -203,8 +209,7 @@ async def rating(
 ) -> tuple[dict[str, Any], list[RatedDepartment]]:
     async with sessions() as session:
         place = await _territory(session, territory_id)
-        since, until = when.bounds(_tz(place))
-        votes = await q.department_votes(session, territory_id, since, until)
+        votes = await q.department_votes(session, territory_id, when.since, when.until)
     return _territory_out(place), rank(votes, min_votes=min_votes)
 
 
