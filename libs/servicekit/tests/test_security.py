@@ -184,6 +184,71 @@ async def test_the_key_set_is_fetched_once_and_cached(
     assert jwks.fetches == 1
 
 
+class CountingVerifier(TokenVerifier):
+    """A real verifier that counts the tokens it decodes (signature and claims checked)."""
+
+    decoded = 0
+
+    def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
+        self.decoded += 1
+        return super()._decode(token, key, alg)
+
+
+async def test_a_verified_token_is_not_checked_again(jwks: JwksServer, rsa_key: SigningKey) -> None:
+    jwks.publish(rsa_key.jwk())
+    verifier = CountingVerifier(jwks_url=jwks.url, issuer=ISSUER, audience=AUDIENCE)
+    token = rsa_key.sign(claims(sub="again"))
+    try:
+        first = await verifier.verify(token)
+        for _ in range(3):
+            assert await verifier.verify(token) == first
+        assert verifier.decoded == 1
+        await verifier.verify(rsa_key.sign(claims(sub="other")))
+        assert verifier.decoded == 2
+        # A token that failed is checked again each time (and fails each time).
+        forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        for _ in range(2):
+            with pytest.raises(InvalidToken):
+                await verifier.verify(forged)
+        assert verifier.decoded == 4
+    finally:
+        await verifier.aclose()
+
+
+async def test_a_remembered_token_still_expires(
+    jwks: JwksServer, make_verifier: Callable[..., TokenVerifier], rsa_key: SigningKey
+) -> None:
+    jwks.publish(rsa_key.jwk())
+    verifier = make_verifier(leeway=0)
+    exp = int(time.time()) + 2
+    token = rsa_key.sign(claims(exp=exp))
+    assert (await verifier.verify(token)).subject == "user-42"
+
+    await asyncio.sleep(exp - time.time() + 0.1)
+
+    with pytest.raises(TokenExpired):
+        await verifier.verify(token)
+
+
+async def test_a_remembered_token_of_a_withdrawn_key_is_refused_after_a_refetch(
+    jwks: JwksServer,
+    make_verifier: Callable[..., TokenVerifier],
+    rsa_key: SigningKey,
+    rsa_key_next: SigningKey,
+) -> None:
+    verifier = make_verifier(min_refetch_interval=0.0)  # the default cache_ttl (minutes): no expiry here
+    jwks.publish(rsa_key.jwk())
+    old = rsa_key.sign(claims(sub="old"))
+    assert (await verifier.verify(old)).subject == "old"
+
+    # The issuer withdraws the old key at once (compromised); a token of the new key makes us refetch.
+    jwks.publish(rsa_key_next.jwk())
+    assert (await verifier.verify(rsa_key_next.sign(claims(sub="new")))).subject == "new"
+
+    with pytest.raises(InvalidToken, match="unknown key id"):
+        await verifier.verify(old)
+
+
 # --- refusing forged tokens ------------------------------------------------------------------------
 
 

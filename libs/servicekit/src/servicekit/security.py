@@ -24,6 +24,14 @@ Claims
     (RFC 9068), ``application/at+jwt`` or ``JWT``; a token without ``typ`` is accepted as well (it says no
     less than ``JWT``); any other ``typ`` (an ID token, a DPoP proof, a logout token...) is refused.
 
+Verified tokens
+    A token that passed is remembered (up to :data:`MAX_VERIFIED_TOKENS`, the oldest forgotten first) with
+    its principal, so a client's next requests with the same token skip the signature check and the claims'
+    parsing, which cost more than the rest of a small request. A remembered token is only trusted until its
+    ``exp`` (plus ``leeway``) and while the key set it was checked against is fresh: every fetch of the key
+    set forgets them all, so a withdrawn key stops working at the same time as without the cache. Failures
+    are never remembered.
+
 Failures raise :class:`InvalidToken` with a short English reason; the token itself never appears in an
 exception message or a log line.
 """
@@ -71,6 +79,9 @@ MAX_TOKEN_LENGTH = 16 * 1024
 
 MAX_JWKS_BYTES = 1024 * 1024
 """A larger JWKS response is treated as a failed fetch."""
+
+MAX_VERIFIED_TOKENS = 4096
+"""How many verified tokens a verifier remembers (a few MB at most: tokens are a few hundred bytes)."""
 
 REALM = "gorod"
 
@@ -168,6 +179,8 @@ class TokenVerifier:
         self._attempted_at: float | None = None  # monotonic time of the last fetch, good or bad
         self._last_failed = False
         self._generation = 0  # bumped by every fetch attempt; lets waiters see that one happened
+        # Tokens that passed, with their principal and the wall-clock time (exp + leeway) they expire at.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def aclose(self) -> None:
         """Close the HTTP client if this verifier created it (a client passed in belongs to the caller)."""
@@ -177,6 +190,12 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token; raises :class:`InvalidToken` (or a subclass) otherwise."""
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, expires_at = remembered
+            if time.time() < expires_at and not self._expired(time.monotonic()):
+                return principal
+            self._verified.pop(token, None)
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("malformed token")
         header = _unverified_header(token)
@@ -192,7 +211,14 @@ class TokenVerifier:
 
         key = await self._key_for(kid, alg)
         claims = self._decode(token, key, alg)
-        return _principal(claims)
+        principal = _principal(claims)
+        self._remember(token, principal, float(claims["exp"]) + self.leeway)
+        return principal
+
+    def _remember(self, token: str, principal: Principal, expires_at: float) -> None:
+        if len(self._verified) >= MAX_VERIFIED_TOKENS:
+            del self._verified[next(iter(self._verified))]  # dicts keep insertion order: the oldest
+        self._verified[token] = (principal, expires_at)
 
     def _decode(self, token: str, key: jwt.PyJWK, alg: str) -> dict[str, Any]:
         try:
@@ -278,6 +304,7 @@ class TokenVerifier:
                 return
             self._keys = keys
             self._prepared = {}
+            self._verified = {}  # checked against the old key set: check them again
             self._record_attempt(failed=False)
             self._fetched_at = self._attempted_at
             log.info("fetched JWKS from %s: %d key id(s)", self.jwks_url, len(keys))
