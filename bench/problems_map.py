@@ -18,6 +18,9 @@ Figures, each after a warm-up:
 * country zoom: zoom 3 and 4 views of the whole country (clusters from the trigger-kept ``map_cells``).
 * intake: concurrent ``POST /api/v1/problems`` (no photos) for a fixed time; problems/s, and the outbox rows
   written (each report records ``problems.problem.reported.v1`` and, without pre-moderation, ``published.v1``).
+* CPU of the service per request: user + system CPU of the uvicorn process (and its workers), from ``/proc``,
+  per map request and per report, beside this process's own CPU per report (the HTTP client). It moves less than
+  the rates and latencies when other work loads the machine, so compare it first between runs.
 
 Nothing here asserts: the exit code is 0 whether the goals are met or missed.
 """
@@ -140,6 +143,24 @@ def city_view(rng: random.Random) -> str:
     lon += rng.uniform(-0.08, 0.08)
     lat += rng.uniform(-0.05, 0.05)
     return f"{lon - width / 2:.5f},{lat - height / 2:.5f},{lon + width / 2:.5f},{lat + height / 2:.5f}"
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its children (uvicorn's workers), from ``/proc``; 0 elsewhere."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # the command name (field 2) may hold spaces: split after its closing parenthesis
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(stat.parent.name) == pid or int(fields[1]) == pid:
+                total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def free_port() -> int:
@@ -371,19 +392,24 @@ async def main(args: argparse.Namespace) -> None:
             city = [(city_view(rng), CITY_ZOOM) for _ in range(args.requests)]
             country = [RUSSIA_VIEWS[i % len(RUSSIA_VIEWS)] for i in range(args.requests)]
             results = {}
+            cpu: dict[str, tuple[float, float]] = {}  # phase -> (service CPU s, this process's CPU s)
             async with sessions() as session:
                 for label, views in (("city", city), ("country", country)):
                     await measure_http(client, views[:20])  # warm-up
                     await measure_bare(session, views[:20])
+                    server_cpu = process_cpu(server.pid)
                     http_ms, sizes = await measure_http(client, views)
+                    cpu[label] = (process_cpu(server.pid) - server_cpu, 0.0)
                     bare_ms = await measure_bare(session, views)
                     results[label] = (http_ms, bare_ms, sizes)
             outbox_before = await _count(sessions, "SELECT count(*) FROM problems.outbox")
             print(f"intake for {args.intake_seconds:.0f} s with {args.concurrency} clients …", flush=True)
+            server_cpu, client_cpu = process_cpu(server.pid), own_cpu()
             done, failed, elapsed = await intake(client, minter, args.intake_seconds, args.concurrency)
+            cpu["intake"] = (process_cpu(server.pid) - server_cpu, own_cpu() - client_cpu)
             outbox_rows = await _count(sessions, "SELECT count(*) FROM problems.outbox") - outbox_before
         await engine.dispose()
-        report(args, loaded, results, done, failed, elapsed, outbox_rows)
+        report(args, loaded, results, done, failed, elapsed, outbox_rows, cpu)
     finally:
         if server is not None:
             server.terminate()
@@ -407,6 +433,7 @@ def report(
     failed: int,
     elapsed: float,
     outbox_rows: int,
+    cpu: dict[str, tuple[float, float]],
 ) -> None:
     goals = {"city": 30.0, "country": 60.0}
     print()
@@ -435,6 +462,12 @@ def report(
     print(
         f"intake: {done} created, {failed} refused in {elapsed:.1f} s by {args.concurrency} clients; "
         f"{outbox_rows} outbox rows written."
+    )
+    requests = done + failed
+    print(
+        f"CPU of the service per request: city map {cpu['city'][0] / args.requests * 1000:.1f} ms, country map "
+        f"{cpu['country'][0] / args.requests * 1000:.1f} ms, report {cpu['intake'][0] / max(requests, 1) * 1000:.1f} ms"
+        f" (the bench's own HTTP client: {cpu['intake'][1] / max(requests, 1) * 1000:.1f} ms per report)."
     )
     print(f"the service ran as {args.workers} uvicorn worker(s).")
     print(f"machine load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.")

@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
 from sqlalchemy import text
 
+from problems.api.deps import read_session
 from problems.domain import clusters
 from problems.usecases import map_cells
 
@@ -212,6 +214,40 @@ async def test_city_zoom_returns_problems_capped_at_500(reading_client: httpx.As
     assert {f["id"] for f in small["features"]} == {str(ids[0]), str(ids[1]), str(ids[30]), str(ids[31])}
 
 
+async def test_city_zoom_filters(reading_client: httpx.AsyncClient, seed: Seed) -> None:
+    """Features by category (with subcategories), status, period and territory: the usual filters run one
+    prepared statement whatever their values, the rarer ones (period, territory) a statement of their own."""
+    territory = uuid.uuid4()
+    old = datetime.now(UTC) - timedelta(days=40)
+    lon, lat = KOLOMNA
+    pit, light, old_road, _moderated = await seed.problems(
+        {"lon": lon, "lat": lat, "category": "pits", "territory_ids": [str(territory)]},
+        {"lon": lon + 0.001, "lat": lat, "category": "light", "status": "in_work"},
+        {"lon": lon + 0.002, "lat": lat, "reported_at": old, "territory_ids": [str(territory)]},
+        {"lon": lon + 0.003, "lat": lat, "status": "moderation", "territory_ids": [str(territory)]},
+    )
+    bbox = "38.76,55.09,38.78,55.11"
+
+    async def found(**params: Any) -> set[str]:
+        body = await _map(reading_client, seed, bbox=bbox, zoom=15, **params)
+        assert body["clustered"] is False
+        assert body["truncated"] is False
+        return {feature["id"] for feature in body["features"]}
+
+    assert await found() == {str(pit), str(light), str(old_road)}
+    assert await found(category=seed.codes["roads"]) == {str(pit), str(old_road)}
+    assert await found(category=seed.codes["pits"]) == {str(pit)}
+    assert await found(status="in_work") == {str(light)}
+    assert await found(status="published,in_work", category=seed.codes["light"]) == {str(light)}
+    assert await found(status="moderation") == set()  # never on the map, whatever the filter
+    since = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+    assert await found(**{"from": since}) == {str(pit), str(light)}
+    assert await found(territory=str(territory)) == {str(pit), str(old_road)}
+    assert await found(territory=str(territory), **{"from": since}) == {str(pit)}
+    # The same statement again with other values (a prepared statement's parameters, not its text).
+    assert await found(category=seed.codes["light"]) == {str(light)}
+
+
 async def test_antimeridian_bbox(reading_client: httpx.AsyncClient, seed: Seed) -> None:
     await seed.problems({"lon": 177.5, "lat": 64.7}, {"lon": -179.5, "lat": 65.0}, {"lon": 170.0, "lat": 69.0})
     body = await _map(reading_client, seed, bbox="175,60,-175,70", zoom=5)
@@ -274,3 +310,11 @@ def test_grid_levels_and_cells() -> None:
     assert clusters.parse_point(" 38.7, 55.1 ") == (38.7, 55.1)
     with pytest.raises(clusters.BBoxError):
         clusters.parse_point("38.7,95")
+
+
+async def test_the_map_reads_in_autocommit(reading_app: FastAPI) -> None:
+    """No BEGIN and ROLLBACK round trips around the map's query: each statement is its own transaction."""
+    async with read_session(Request({"type": "http", "app": reading_app, "headers": []})) as session:
+        first = (await session.execute(text("SELECT txid_current()"))).scalar_one()
+        second = (await session.execute(text("SELECT txid_current()"))).scalar_one()
+    assert first != second

@@ -3,11 +3,16 @@ against their contracts, pre-moderation, duplicates, supports, reading one probl
 
 from __future__ import annotations
 
+import inspect
 import uuid
+from typing import Any
 
 import httpx
+from fastapi.routing import APIRoute
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
+from problems.api import routers
 from servicekit.app import ServiceContext
 
 from .conftest import Report, Tokens, check_contract, outbox_events, report_body, somewhere
@@ -217,3 +222,60 @@ async def test_unknown_problem_is_404(client: httpx.AsyncClient) -> None:
     response = await client.get(f"/api/v1/problems/{uuid.uuid4()}")
     assert response.status_code == 404
     assert response.json()["detail"] == "Проблема не найдена."
+
+
+def _sync_dependencies(dependant: Any) -> list[str]:
+    found = []
+    for dependency in dependant.dependencies:
+        if dependency.call is not None and not inspect.iscoroutinefunction(dependency.call):
+            found.append(getattr(dependency.call, "__qualname__", repr(dependency.call)))
+        found += _sync_dependencies(dependency)
+    return found
+
+
+def test_the_intake_and_the_map_hand_nothing_to_the_thread_pool() -> None:
+    """FastAPI runs a plain ``def`` dependency in its thread pool: a hand-off to another thread and back per
+    request and dependency, which cost the intake more CPU than the dependencies themselves."""
+    routes = {
+        (method, route.path): route
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    for key in (
+        ("POST", "/api/v1/problems"),
+        ("GET", "/api/v1/problems/map"),
+        ("GET", "/api/v1/problems/{problem_id:uuid}"),
+    ):
+        route = routes[key]
+        assert inspect.iscoroutinefunction(route.endpoint), key
+        assert _sync_dependencies(route.dependant) == [], key
+
+
+async def test_a_report_is_one_statement_plus_the_outbox(
+    client: httpx.AsyncClient, kit: ServiceContext, auth: Tokens
+) -> None:
+    """The problem, its first timeline step and its applicant go in one statement; the events in one more."""
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.split(None, 1)[0])
+
+    sa_event.listen(kit.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await client.get("/api/v1/problems/map", params={"bbox": "30,50,40,60", "zoom": 5})  # the catalog cached
+        await client.post("/api/v1/problems", json=report_body(), headers=auth("citizen"))  # the catalog cached
+        statements.clear()
+        response = await client.post("/api/v1/problems", json=report_body(), headers=auth("citizen"))
+    finally:
+        sa_event.remove(kit.engine.sync_engine, "before_cursor_execute", seen)
+    assert response.status_code == 201, response.text
+    assert statements == ["WITH", "INSERT"]
+    # The applicant did land: the author's name is read back from its row.
+    seen_later = await client.get(f"/api/v1/problems/{response.json()['id']}")
+    assert seen_later.json()["author"] == {"display_name": "Анна Ж."}
+    assert (
+        await _count(kit, "SELECT count(*) FROM problems.applicants WHERE problem_id = :id", id=response.json()["id"])
+        == 1
+    )

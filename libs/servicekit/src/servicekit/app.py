@@ -45,8 +45,11 @@ def service_context(request: Request) -> ServiceContext:
     return context
 
 
-def unit_of_work(request: Request) -> UnitOfWork:
-    """A FastAPI dependency: a fresh unit of work for this request's use case."""
+async def unit_of_work(request: Request) -> UnitOfWork:
+    """A FastAPI dependency: a fresh unit of work for this request's use case.
+
+    ``async`` although it awaits nothing: FastAPI runs a plain ``def`` dependency in its thread pool, a
+    hand-off to another thread and back that costs more than the whole function."""
     return service_context(request).unit_of_work()
 
 

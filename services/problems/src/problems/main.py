@@ -16,6 +16,7 @@ def create_app(settings: ProblemsSettings | None = None) -> FastAPI:
         if isinstance(storage, S3Storage) and settings.s3_create_bucket:
             await storage.ensure_bucket()
         app.state.photo_storage = storage
+        app.state.read_engine = kit.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     return create_service_app(
         settings,

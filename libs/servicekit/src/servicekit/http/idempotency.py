@@ -33,7 +33,7 @@ class StoredResponse:
     body: Any
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(
@@ -42,7 +42,7 @@ def idempotency_key(
         ),
     ] = None,
 ) -> str | None:
-    """A FastAPI dependency: the request's key, checked, or None."""
+    """A FastAPI dependency: the request's key, checked, or None (``async`` to stay out of the thread pool)."""
     if key is not None and not _KEY.match(key):
         raise ProblemError(
             400,

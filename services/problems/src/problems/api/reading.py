@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from problems.api.deps import read_session
 from problems.db import reads
 from problems.domain import clusters
 from problems.domain.statuses import STATUS_NAMES
@@ -124,7 +125,7 @@ async def problem_map(
         box = clusters.parse_bbox(bbox)
     except clusters.BBoxError as error:
         raise _bad("query.bbox", str(error)) from None
-    async with service_context(request).session_factory() as session:
+    async with read_session(request) as session:
         filters = await _filters(
             session,
             map_code=map_code,

@@ -92,7 +92,11 @@ REPORT_COLUMNS = (
 """The columns :func:`report_problem` takes from the caller (status, territory_ids, published_at it decides)."""
 
 
-def _report_statement() -> Any:
+APPLICANT_COLUMNS = ("user_id", "display_name", "full_name", "email", "postal_address")
+"""The applicant's columns :func:`report_problem` takes (``problem_id`` is the new problem's)."""
+
+
+def _report_statement(with_applicant: bool) -> Any:
     """Built once (bind parameters only): building this construct per request costs more than running it."""
     point = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon", type_=Float), bindparam("lat", type_=Float)), 4326)
     covering = (
@@ -126,10 +130,20 @@ def _report_statement() -> Any:
         ["problem_id", "at", "status", "text"],
         select(inserted.c.id, inserted.c.reported_at, inserted.c.status, step_text),
     )
-    return select(inserted).add_cte(timeline_step.cte("timeline_step"))
+    statement = select(inserted).add_cte(timeline_step.cte("timeline_step"))
+    if with_applicant:
+        applicant_row = insert(applicants).from_select(
+            ["problem_id", *APPLICANT_COLUMNS],
+            select(
+                inserted.c.id,
+                *(bindparam(f"a_{name}", type_=applicants.c[name].type) for name in APPLICANT_COLUMNS),
+            ),
+        )
+        statement = statement.add_cte(applicant_row.cte("applicant_row"))
+    return statement
 
 
-_REPORT = _report_statement()
+_REPORT = {with_applicant: _report_statement(with_applicant) for with_applicant in (False, True)}
 
 
 async def report_problem(
@@ -140,8 +154,10 @@ async def report_problem(
     *,
     map_premoderation: bool,
     first_step: dict[str, str],
+    applicant: dict[str, Any] | None = None,
 ) -> Any:
-    """Insert a new problem and its first timeline step in one round trip.
+    """Insert a new problem, its first timeline step and its ``applicant`` (the :data:`APPLICANT_COLUMNS`), if
+    any, in one round trip.
 
     The territories covering the point are looked up in the same statement: their ids go to ``territory_ids``,
     and if the map or any of them is pre-moderated the problem starts in ``moderation`` (``published_at`` null),
@@ -155,7 +171,9 @@ async def report_problem(
         step_moderation=first_step["moderation"],
         step_published=first_step["published"],
     )
-    return (await session.execute(_REPORT, params)).one()
+    if applicant is not None:
+        params.update({f"a_{name}": applicant[name] for name in APPLICANT_COLUMNS})
+    return (await session.execute(_REPORT[applicant is not None], params)).one()
 
 
 async def insert_applicant(session: AsyncSession, values: dict[str, Any]) -> None:

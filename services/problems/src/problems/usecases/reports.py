@@ -120,6 +120,19 @@ async def report(
 
     now = datetime.now(UTC)
     author = None if partner else user_id(principal)
+    display_name, applicant_values = None, None
+    if not draft.anonymous:
+        applicant = draft.applicant
+        display = draft.display_name or (short_name(applicant.full_name) if applicant else None)
+        if applicant is not None or display:
+            display_name = display
+            applicant_values = {
+                "user_id": author,
+                "display_name": display,
+                "full_name": applicant.full_name if applicant else None,
+                "email": applicant.email if applicant else None,
+                "postal_address": applicant.postal_address if applicant else None,
+            }
     inserted = await db.report_problem(
         uow.session,
         {
@@ -141,25 +154,9 @@ async def report(
         draft.lat,
         map_premoderation=map_row.premoderation,
         first_step=FIRST_STEP,
+        applicant=applicant_values,
     )
     problem_id, premoderation = inserted.id, inserted.status == "moderation"
-    display_name = None
-    if not draft.anonymous:
-        applicant = draft.applicant
-        display = draft.display_name or (short_name(applicant.full_name) if applicant else None)
-        if applicant is not None or display:
-            display_name = display
-            await db.insert_applicant(
-                uow.session,
-                {
-                    "problem_id": problem_id,
-                    "user_id": author,
-                    "display_name": display,
-                    "full_name": applicant.full_name if applicant else None,
-                    "email": applicant.email if applicant else None,
-                    "postal_address": applicant.postal_address if applicant else None,
-                },
-            )
     if photo_ids:
         await db.attach_photos(uow.session, problem_id, photo_ids)
     row = SimpleNamespace(
