@@ -33,6 +33,7 @@ MODEL_TABLES = (
     "problem_weeks",
     "appeals",
     "appeal_times",
+    "authority_days",
     "votes",
     "vote_attributions",
     "vote_days",
@@ -197,4 +198,13 @@ async def problem_weeks_from_scratch(engine: AsyncEngine) -> list[tuple[object, 
     select = _migration_backfill("0006_problem_weeks_rollup.py")
     async with engine.connect() as conn:
         rows = await conn.execute(text(f"SELECT * FROM ({select}) r ORDER BY 1, 2, 3, 4, 5, 6, 7"))
+        return [tuple(r) for r in rows]
+
+
+async def authority_days_from_scratch(engine: AsyncEngine) -> list[tuple[object, ...]]:
+    """``authority_days`` computed afresh from ``appeals`` and ``problems`` (the backfill of migration 0007), in
+    :func:`dump`'s order."""
+    select = _migration_backfill("0007_authority_days_rollup.py")
+    async with engine.connect() as conn:
+        rows = await conn.execute(text(f"SELECT * FROM ({select}) r ORDER BY 1, 2, 3, 4, 5, 6, 7, 8"))
         return [tuple(r) for r in rows]

@@ -28,6 +28,7 @@ from .conftest import (
     NOW,
     Feed,
     appeal_times_from_scratch,
+    authority_days_from_scratch,
     dump,
     problem_weeks_from_scratch,
     project_all,
@@ -222,6 +223,8 @@ async def test_incremental_build_and_rebuild_end_identical(clean: AsyncEngine, f
     assert incremental["problem_weeks"] == await problem_weeks_from_scratch(clean)
     assert sum(r[5] for r in incremental["problem_weeks"]) == sum(r[5] for r in incremental["problem_days"])
     assert incremental["appeal_times"] == await appeal_times_from_scratch(clean)
+    assert incremental["authority_days"] == await authority_days_from_scratch(clean)
+    assert sum(r[4] for r in incremental["authority_days"] if r[1] == "month") > 0  # some of them solved
     votes = await vote_rollups_from_scratch(clean)
     assert incremental["vote_attributions"] == votes["vote_attributions"]
     assert len(votes["vote_attributions"]) == len(incremental["votes"])
@@ -243,12 +246,16 @@ async def test_incremental_build_and_rebuild_end_identical(clean: AsyncEngine, f
     assert await dump(clean, "appeals") == incremental["appeals"]
     assert await dump(clean, "appeal_times") == incremental["appeal_times"]
     assert await dump(clean, "vote_days") == incremental["vote_days"]
+    assert await dump(clean, "authority_days") == incremental["authority_days"]
+    await rebuild(clean, ["problems"])
+    assert await dump(clean, "authority_days") == incremental["authority_days"]
     # the rebuild's connection, back in the pool, lets the triggers keep the rollups again
     await feed(list(town_stream(43, NOW, 10)))
     await project_all(clean)
     assert await dump(clean, "problem_days") == await rollup_from_scratch(clean) != incremental["problem_days"]
     assert await dump(clean, "appeal_times") == await appeal_times_from_scratch(clean) != incremental["appeal_times"]
     assert await dump(clean, "vote_days") == (await vote_rollups_from_scratch(clean))["vote_days"]
+    assert await dump(clean, "authority_days") == await authority_days_from_scratch(clean)
 
 
 async def test_the_rebuild_cli_prints_progress_and_rebuilds(clean: AsyncEngine, feed: Feed) -> None:

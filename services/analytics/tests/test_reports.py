@@ -16,13 +16,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from openpyxl import load_workbook
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.domain import histogram, synthetic
 from analytics.domain.synthetic import SyntheticEvent, town_stream
 from servicekit.testing.plugin import TestStack
 
-from .conftest import feeder, project_all, truncate_all
+from .conftest import authority_days_from_scratch, dump, feeder, project_all, truncate_all
 
 pytestmark = pytest.mark.integration
 
@@ -367,3 +368,66 @@ async def test_a_period_not_on_week_boundaries_counts_exactly_its_days(
     ]
     rating = (await client.get(f"/api/v1/analytics/territories/{TOWN}/rating", params=params)).json()
     assert sum(i["votes"] for i in rating["items"]) == len(votes) > 0
+
+
+RAW_CARD = """
+SELECT date_trunc('month', a.sent_at AT TIME ZONE 'Europe/Moscow')::date AS month, count(*) AS appeals,
+       count(a.answered_at) AS answered, count(*) FILTER (WHERE a.on_time) AS answered_on_time,
+       count(*) FILTER (WHERE a.answered_at IS NULL AND a.answer_due_at < now()) AS overdue_now,
+       avg(extract(epoch FROM a.answered_at - a.sent_at) / 86400)::float8 AS avg_answer_days,
+       count(p.id) FILTER (WHERE p.status = 'solved') AS solved
+  FROM analytics.appeals a LEFT JOIN analytics.problems p ON p.id = a.problem_id
+ WHERE (a.authority_id = :a OR a.department_id = :a) AND a.sent_at >= :since AND a.sent_at < :until
+ GROUP BY GROUPING SETS ((), (1)) ORDER BY 1 NULLS FIRST
+"""
+"""The card as it was read from every appeal before the rollup ``authority_days``: what the rollup must give."""
+
+
+@pytest.mark.parametrize("days", [(-100, 0), (-75, -20), (-10, -3), (-200, -150)])
+async def test_authority_card_from_the_rollup_equals_the_card_from_every_appeal(
+    client: httpx.AsyncClient, engine: AsyncEngine, loaded: list[SyntheticEvent], days: tuple[int, int]
+) -> None:
+
+    assert await dump(engine, "authority_days") == await authority_days_from_scratch(engine)
+    zone = ZoneInfo("Europe/Moscow")
+    today = datetime.now(zone).date()
+    since, until = today + timedelta(days=days[0]), today + timedelta(days=days[1] + 1)
+    departments = {e.data.get("department_id") for e in loaded if e.routing_key == "routing.appeal.sent.v1"}
+    for unit in [ADMIN, *sorted(uuid.UUID(d) for d in departments if d)]:
+        response = await client.get(
+            f"/api/v1/analytics/authorities/{unit}/card",
+            params={"since": str(since), "until": str(until - timedelta(days=1))},  # inclusive
+        )
+        assert response.status_code == 200
+        card = response.json()
+        async with engine.connect() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        text(RAW_CARD),
+                        {
+                            "a": unit,
+                            "since": datetime.combine(since, datetime.min.time(), zone),
+                            "until": datetime.combine(until, datetime.min.time(), zone),
+                        },
+                    )
+                )
+                .mappings()
+                .all()
+            )
+
+        def figures(row: Any) -> dict[str, Any]:
+            answered = row["answered"]
+            return {
+                "appeals": row["appeals"],
+                "answered": answered,
+                "overdue_now": row["overdue_now"],
+                "on_time_rate": round(row["answered_on_time"] / answered, 4) if answered else None,
+                "avg_answer_days": None if row["avg_answer_days"] is None else round(row["avg_answer_days"], 1),
+                "share_solved": round(row["solved"] / row["appeals"], 4) if row["appeals"] else None,
+            }
+
+        assert {k: card[k] for k in figures(rows[0])} == figures(rows[0])
+        assert [{k: m[k] for k in ("month", *figures(rows[0]))} for m in card["trend"]] == [
+            {"month": str(r["month"]), **figures(r)} for r in rows[1:]
+        ]

@@ -156,7 +156,12 @@ UPDATE problems p SET territory_id = l.territory_id, territory_path = territory_
 PROBLEMS = ModelSql(
     "problems",
     ("problems", "problem_days", "problem_weeks"),
-    rollups={"problem_days": rollups.PROBLEM_DAYS, "problem_weeks": rollups.PROBLEM_WEEKS},
+    # authority_days counts the appeals whose problem is solved: counted afresh after the problems' rebuild
+    rollups={
+        "problem_days": rollups.PROBLEM_DAYS,
+        "problem_weeks": rollups.PROBLEM_WEEKS,
+        "authority_days": rollups.AUTHORITY_DAYS,
+    },
     statements={
         "problems.problem.reported.v1": (_PROBLEM_REPORTED,),
         "problems.problem.published.v1": (_PROBLEM_PUBLISHED,),
@@ -263,10 +268,11 @@ END
 
 APPEALS = ModelSql(
     "appeals",
-    ("appeals", "appeal_times"),
+    ("appeals", "appeal_times", "authority_days"),
     # votes count for their appeals' departments: attributed afresh after the appeals' rebuild
     rollups={
         "appeal_times": rollups.APPEAL_TIMES,
+        "authority_days": rollups.AUTHORITY_DAYS,
         "vote_attributions": rollups.VOTE_ATTRIBUTIONS,
         "vote_days": rollups.VOTE_DAYS,
     },

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -323,28 +324,61 @@ async def authority(session: AsyncSession, authority_id: uuid.UUID) -> RowMappin
     return row.mappings().first()
 
 
+def _whole_months(since: date, until: date) -> tuple[date, date]:
+    """The first days ``[first, last)`` of the months that lie wholly in ``[since, until)``; the days outside them
+    are read day by day. Both ``since`` when no whole month fits."""
+    first = since if since.day == 1 else (since.replace(day=1) + timedelta(days=32)).replace(day=1)
+    last = until.replace(day=1)
+    return (first, last) if first < last else (since, since)
+
+
 async def authority_card(
-    session: AsyncSession, authority_id: uuid.UUID, since: datetime, until: datetime, tz: str
+    session: AsyncSession, authority_id: uuid.UUID, since: date, until: date, tz: str
 ) -> Sequence[RowMapping]:
-    """Totals (``month`` null) and one row per month of appeals sent in the period to the authority or to it as
-    a department."""
+    """Totals (``month`` null) and one row per month of appeals sent in the period (local days of ``tz``,
+    ``until`` exclusive) to the authority or to it as a department: from the rollup ``authority_days`` (whole
+    months, and single days at the edges), and "overdue now", which depends on the clock, from the open appeals
+    alone (a partial index each for authorities and departments)."""
+    first, last = _whole_months(since, until)
+    zone = ZoneInfo(tz)
     rows = await session.execute(
         text(
             """
-            SELECT date_trunc('month', a.sent_at AT TIME ZONE :tz)::date AS month,
-                   count(*) AS appeals,
-                   count(a.answered_at) AS answered,
-                   count(*) FILTER (WHERE a.on_time) AS answered_on_time,
-                   count(*) FILTER (WHERE a.answered_at IS NULL AND a.answer_due_at < now()) AS overdue_now,
-                   avg(extract(epoch FROM a.answered_at - a.sent_at) / 86400)::float8 AS avg_answer_days,
-                   count(p.id) FILTER (WHERE p.status = 'solved') AS solved
-              FROM appeals a LEFT JOIN problems p ON p.id = a.problem_id
-             WHERE (a.authority_id = :a OR a.department_id = :a) AND a.sent_at >= :since AND a.sent_at < :until
+            SELECT month, COALESCE(sum(appeals), 0)::int AS appeals, COALESCE(sum(answered), 0)::int AS answered,
+                   COALESCE(sum(on_time), 0)::int AS answered_on_time,
+                   COALESCE(sum(overdue), 0)::int AS overdue_now,
+                   (sum(answer_seconds) / NULLIF(sum(answered), 0) / 86400)::float8 AS avg_answer_days,
+                   COALESCE(sum(solved), 0)::int AS solved
+              FROM (
+                SELECT r.start AS month, r.appeals, r.answered, r.on_time, r.answer_seconds, r.solved, 0 AS overdue
+                  FROM authority_days r
+                 WHERE r.unit_id = :a AND r.span = 'month' AND r.start >= :first AND r.start < :last
+                UNION ALL
+                SELECT date_trunc('month', r.start::timestamp)::date, r.appeals, r.answered, r.on_time,
+                       r.answer_seconds, r.solved, 0
+                  FROM authority_days r
+                 WHERE r.unit_id = :a AND r.span = 'day'
+                   AND ((r.start >= :since AND r.start < :first) OR (r.start >= :last AND r.start < :until))
+                UNION ALL
+                SELECT date_trunc('month', a.sent_at AT TIME ZONE :tz)::date, 0, 0, 0, 0, 0, 1
+                  FROM appeals a
+                 WHERE (a.authority_id = :a OR a.department_id = :a) AND a.answered_at IS NULL
+                   AND a.answer_due_at < now() AND a.sent_at >= :since_at AND a.sent_at < :until_at
+              ) c
              GROUP BY GROUPING SETS ((), (1))
              ORDER BY 1 NULLS FIRST
             """
         ),
-        {"a": authority_id, "since": since, "until": until, "tz": tz},
+        {
+            "a": authority_id,
+            "since": since,
+            "until": until,
+            "first": first,
+            "last": last,
+            "tz": tz,
+            "since_at": datetime.combine(since, time(), zone),
+            "until_at": datetime.combine(until, time(), zone),
+        },
     )
     return rows.mappings().all()
 

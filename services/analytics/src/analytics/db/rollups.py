@@ -1,6 +1,6 @@
 """Rollups of the read models computed afresh from their source table, all at once: how a rebuild fills them
 (their triggers stand aside meanwhile, see :func:`analytics.db.positions.defer_rollups`). The same SQL as the
-backfills of the migrations that created them (0003 to 0006); a test holds the trigger-kept rollups equal to it.
+backfills of the migrations that created them (0003 to 0007); a test holds the trigger-kept rollups equal to it.
 """
 
 PROBLEM_DAYS = """
@@ -116,3 +116,21 @@ def vote_days_of(territories: str) -> str:
     return f"INSERT INTO analytics.vote_days ({_VOTE_COLUMNS}) " + _VOTE_DAYS.format(
         source="analytics.vote_attributions", where=f"t.id = ANY({territories})"
     )
+
+
+AUTHORITY_DAYS = """
+INSERT INTO analytics.authority_days (unit_id, span, start, appeals, answered, on_time, answer_seconds, solved)
+SELECT unit_id, span, start, count(*), sum(answered), sum(on_time), COALESCE(sum(answer_seconds), 0), sum(solved)
+  FROM (
+SELECT u.unit_id, s.span, s.start, (a.answered_at IS NOT NULL)::int AS answered,
+       (a.on_time IS TRUE)::int AS on_time, extract(epoch FROM a.answered_at - a.sent_at) AS answer_seconds,
+       (EXISTS (SELECT 1 FROM analytics.problems p WHERE p.id = a.problem_id AND p.status = 'solved'))::int AS solved
+  FROM analytics.appeals a
+  CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(ARRAY[a.authority_id, a.department_id]) x
+                       WHERE x IS NOT NULL) u(unit_id)
+  CROSS JOIN LATERAL (SELECT (a.sent_at AT TIME ZONE 'Europe/Moscow')::date AS day) d
+  CROSS JOIN LATERAL (VALUES ('day', d.day), ('month', date_trunc('month', d.day::timestamp)::date)) s(span, start)
+ WHERE a.sent_at IS NOT NULL
+) e
+ GROUP BY 1, 2, 3
+"""

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     SmallInteger,
     Table,
     Text,
@@ -194,6 +195,12 @@ appeals = Table(
         "answer_due_at",
         postgresql_where=text("answered_at IS NULL"),
     ),
+    # the open appeals are few and the reports that depend on the clock read only them (migration 0007)
+    Index("appeals_open_authority_id_idx", "authority_id", "sent_at", postgresql_where=text("answered_at IS NULL")),
+    Index("appeals_open_department_id_idx", "department_id", "sent_at", postgresql_where=text("answered_at IS NULL")),
+    Index(
+        "appeals_open_path_gin", "territory_path", postgresql_using="gin", postgresql_where=text("answered_at IS NULL")
+    ),
 )
 
 appeal_times = Table(
@@ -217,6 +224,23 @@ appeal_times = Table(
 """Appeals sent and histograms of their times to registration and answer (``analytics.domain.histogram``) per
 (territory of the path, local day or week of sending), kept by the trigger ``appeal_times_maintain`` (migration
 0004); the dashboard's response times add up at most a few dozen of its rows per territory."""
+
+authority_days = Table(
+    "authority_days",
+    metadata,
+    Column("unit_id", UUID(as_uuid=True), primary_key=True, comment="Authority or department."),
+    Column("span", Text, primary_key=True, comment="'day' or 'month'"),
+    Column("start", Date, primary_key=True, comment="First local day of the span, Moscow time."),
+    Column("appeals", Integer, nullable=False, comment="Appeals sent in the span."),
+    Column("answered", Integer, nullable=False, comment="Of those, answered."),
+    Column("on_time", Integer, nullable=False, comment="Of those, answered on time."),
+    Column("answer_seconds", Numeric, nullable=False, comment="Sum of the answered ones' times."),
+    Column("solved", Integer, nullable=False, comment="Of those, whose problem is solved now."),
+    comment="Rollup of appeals by authority, kept by triggers on appeals and problems (rebuilt with them).",
+)
+"""The authority card's rollup: per authority or department (an appeal counts for both), local day or month of
+sending in Moscow time, kept by the triggers of migration 0007 on ``appeals`` and ``problems``; a card adds up
+its whole months and the days around them."""
 
 # --- read model "ratings" ----------------------------------------------------------------------------------
 

@@ -220,9 +220,8 @@ async def authority_card(
         who = await q.authority(session, authority_id)
         if who is None:
             raise NotFound(str(authority_id))
-        tz = "Europe/Moscow"
-        since, until = when.bounds(tz)
-        rows = await q.authority_card(session, authority_id, since, until, tz)
+        tz = "Europe/Moscow"  # the zone of the rollup authority_days (migration 0007)
+        rows = await q.authority_card(session, authority_id, when.since, when.until, tz)
     total = next((r for r in rows if r["month"] is None), None)
 
     def figures(row: RowMapping | None) -> dict[str, Any]:
