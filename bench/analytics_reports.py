@@ -166,7 +166,7 @@ async def main(args: argparse.Namespace) -> None:
 
         os.environ["ANALYTICS_DATABASE_URL"] = db.url
         settings = AnalyticsSettings(database_url=db.url, log_json=False)
-        engine = create_engine(settings, pool_size=2)
+        engine = create_engine(settings, pool_size=4)
         if args.reuse:
             async with engine.connect() as conn:
                 events = int((await conn.execute(text("SELECT count(*) FROM analytics.archive"))).scalar_one())
@@ -194,8 +194,7 @@ async def main(args: argparse.Namespace) -> None:
             def progress(done: int, total: int, seconds: float) -> None:
                 if seconds - last[0] >= 15 or done == total:
                     last[0] = seconds
-                    rate = done / seconds if seconds else 0.0
-                    print(f"  rebuild {done:>11,} / {total:,} events, {seconds:6.0f} s, {rate:,.0f} ev/s", flush=True)
+                    print(f"  rebuild {done:>11,} / {total:,} events × models, {seconds:6.0f} s", flush=True)
 
             print("rebuilding every read model from the archive …", flush=True)
             started = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -29,6 +30,7 @@ from .conftest import (
     Feed,
     appeal_times_from_scratch,
     authority_days_from_scratch,
+    cloud_event,
     dump,
     problem_weeks_from_scratch,
     project_all,
@@ -236,7 +238,8 @@ async def test_incremental_build_and_rebuild_end_identical(clean: AsyncEngine, f
     seen: list[tuple[int, int, float]] = []
     applied = await rebuild(clean, batch=123, progress=lambda d, t, s: seen.append((d, t, s)))
     assert applied == len(stream)
-    assert seen[-1][0] == seen[-1][1] == len(stream)
+    assert seen[-1][0] == seen[-1][1] == len(stream) * 4  # events passed by each of the four models
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
     rebuilt = {table: await dump(clean, table) for table in MODEL_TABLES}
     assert rebuilt["problem_days"] == incremental["problem_days"]
     assert rebuilt["appeal_times"] == incremental["appeal_times"]
@@ -274,7 +277,7 @@ async def test_the_rebuild_cli_prints_progress_and_rebuilds(clean: AsyncEngine, 
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "events (" in result.stderr
+    assert "events × models (" in result.stderr
     assert "100.0%" in result.stderr
     assert await dump(clean, "problems") == before
     bad = await asyncio.to_thread(
@@ -321,3 +324,59 @@ async def test_a_vote_without_an_appeal_counts_for_the_problems_latest_appeal(cl
             owner = appeal_department[e.data["appeal_id"]] if e.data["appeal_id"] else department
             expected[owner] = expected.get(owner, 0) + 1
     assert votes == expected
+
+
+async def test_a_run_applied_in_rounds_ends_as_applied_one_event_at_a_time(clean: AsyncEngine, feed: Feed) -> None:
+    stream = list(town_stream(23, NOW, 40))
+    directory, rest = stream[:12], stream[12:]
+    rated = next(e for e in rest if e.routing_key == "problems.problem.rated.v1")
+    rerated = SyntheticEvent(
+        rated.routing_key, rated.subject, rated.time, {**rated.data, "rating": 6 - rated.data["rating"]}
+    )
+    # territories in the middle (each applied alone, between rounds), and a problem rated twice: the last counts
+    fed = [*rest[:150], *directory, *rest[150:], rerated]
+    await feed(fed)
+    while await project_once(clean, batch=1):  # one event per run: the order of the archive, plainly
+        pass
+    one_by_one = {table: await dump(clean, table) for table in MODEL_TABLES}
+    async with clean.connect() as conn:
+        rating = (
+            await conn.execute(
+                text("SELECT array_agg(score) FROM votes WHERE problem_id = CAST(:p AS uuid) AND kind = 'rating'"),
+                {"p": rated.data["problem_id"]},
+            )
+        ).scalar_one()
+    assert rating == [6 - rated.data["rating"]]
+    # the whole archive in one run: the events of each problem and appeal a round at a time, all types together
+    await rebuild(clean, batch=len(fed))
+    assert {table: await dump(clean, table) for table in MODEL_TABLES} == one_by_one
+    async with clean.begin() as conn:
+        await conn.execute(text("TRUNCATE projection_positions"))
+        for table in MODEL_TABLES:
+            await conn.execute(text(f"TRUNCATE {table}"))
+    await project_once(clean, batch=len(fed))  # and live, where the directory is not built first
+    assert {table: await dump(clean, table) for table in MODEL_TABLES} == one_by_one
+
+
+async def test_an_event_archived_by_a_transaction_that_began_before_a_later_one_committed_is_not_skipped(
+    clean: AsyncEngine, feed: Feed, app: FastAPI
+) -> None:
+    kit = app.state.kit
+    territory, other = list(town_stream(5, NOW, 1))[:2]
+    assert territory.routing_key == other.routing_key == "routing.territory.changed.v1"
+    first = cloud_event(territory)
+    async with UnitOfWork(kit.session_factory, "analytics") as slow:
+        # as the consumer does: the inbox claim first (the transaction gets its id), the archive row later
+        await slow.session.execute(
+            text("INSERT INTO inbox (event_id, handler, event_type) VALUES (:e, 'test', :t)"),
+            {"e": first.id, "t": first.type},
+        )
+        await feed([other])  # a later transaction archives its event and commits first
+        await project_all(clean)
+        async with clean.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM territories"))).scalar_one() == 0
+        await archive_event(first, slow)
+        await slow.commit()
+    await project_all(clean)
+    async with clean.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM territories"))).scalar_one() == 2

@@ -1,6 +1,7 @@
 """Rebuild read models from the event archive: ``python -m analytics.rebuild [model ...]``.
 
-With no names every model is rebuilt (directory, problems, appeals, ratings). Progress goes to stderr.
+With no names every model is rebuilt (directory, problems, appeals, ratings): the directory first, then the
+others side by side. Progress goes to stderr, counted in archived events passed by each model.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from servicekit.db import create_engine
 def _progress(done: int, total: int, seconds: float) -> None:
     rate = done / seconds if seconds > 0 else 0.0
     share = 100.0 * done / total if total else 100.0
-    print(f"  {done:>10,} / {total:,} events ({share:5.1f}%), {rate:,.0f} events/s", file=sys.stderr, flush=True)
+    print(
+        f"  {done:>10,} / {total:,} events × models ({share:5.1f}%), {rate:,.0f} a second", file=sys.stderr, flush=True
+    )
 
 
 async def _run(names: list[str], batch: int) -> int:
     settings = AnalyticsSettings()
-    engine = create_engine(settings, pool_size=1)
+    engine = create_engine(settings, pool_size=len(MODELS))  # the models are rebuilt side by side
     try:
         return await rebuild(engine, names, batch=batch, progress=_progress)
     finally:
@@ -33,7 +36,7 @@ async def _run(names: list[str], batch: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analytics.rebuild", description=__doc__)
     parser.add_argument("models", nargs="*", help=f"read models to rebuild (default: all of {', '.join(MODELS)})")
-    parser.add_argument("--batch", type=int, default=5000, help="archived events per transaction")
+    parser.add_argument("--batch", type=int, default=5000, help="archived events per transaction of each model")
     args = parser.parse_args(argv)
     try:
         chosen = [m.name for m in models_named(args.models)]

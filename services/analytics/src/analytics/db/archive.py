@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -33,57 +28,30 @@ async def append(session: AsyncSession, event: CloudEvent) -> bool:
     return result.first() is not None
 
 
-@dataclass(frozen=True)
-class ArchivedEvent:
-    seq: int
-    event_id: str
-    txid: int
-    type: str
-    subject: str | None
-    time: datetime
-    data: dict[str, Any]
-
-    @property
-    def routing_key(self) -> str:
-        return self.type.removeprefix("ru.gorod.")
-
-
-HORIZON = text(
+_HORIZON = text(
     """
     SELECT COALESCE(min(x.transactionid::text::bigint), 9223372036854775807)
       FROM pg_locks r
       JOIN pg_locks x ON x.pid = r.pid AND x.locktype = 'transactionid' AND x.mode = 'ExclusiveLock' AND x.granted
-     WHERE r.locktype = 'relation' AND r.relation = 'archive'::regclass
+     WHERE r.locktype = 'relation' AND r.relation IN ('archive'::regclass, 'inbox'::regclass)
        AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database())
        AND r.mode = 'RowExclusiveLock'
     """
 )
 
 
-async def read_after_conn(conn: AsyncConnection, txid: int, seq: int, limit: int) -> Sequence[ArchivedEvent]:
-    """The next archived events after position ``(txid, seq)`` that no transaction still under way can precede.
+async def horizon(conn: AsyncConnection) -> int:
+    """The transaction id below which the archive can take no more rows: read the archive in ``(txid, seq)`` order
+    below it, in a later statement, and no row can later appear before the position reached.
 
-    Rows are read in ``(txid, seq)`` order, and only those inserted by transactions older than every
-    transaction still writing to the archive (found in ``pg_locks``: the holders of a row-exclusive lock on it
-    and their transaction ids), so no row can later appear before the returned position. Ordering by ``seq``
-    alone would skip a row whose transaction took its ``seq`` first but committed last. The horizon is read in
-    its own statement first: the archive is then read with a later snapshot (READ COMMITTED), which sees every
-    transaction that had finished by then. Only writers of the archive hold the projector back, not long
-    transactions elsewhere in the cluster.
+    It is the smallest transaction id of those still writing to the archive, or to the inbox (the consumer claims
+    its events there first, in the transaction that then archives them), found in ``pg_locks``: the holders of a
+    row-exclusive lock on either and their transaction ids. Ordering by ``seq`` alone would skip a row whose
+    transaction took its ``seq`` first but committed last. Read in its own statement: the archive is then read
+    with a later snapshot (READ COMMITTED), which sees every transaction that had finished by then. Only writers
+    of the archive hold the projector back, not long transactions elsewhere in the cluster.
     """
-    horizon = int((await conn.execute(HORIZON)).scalar_one())
-    rows = await conn.execute(
-        text(
-            """
-            SELECT seq, event_id::text AS event_id, txid, type, subject, time, data FROM archive
-             WHERE (txid, seq) > (:txid, :seq) AND txid < :horizon
-             ORDER BY txid, seq
-             LIMIT :limit
-            """
-        ),
-        {"txid": txid, "seq": seq, "limit": limit, "horizon": horizon},
-    )
-    return [ArchivedEvent(r.seq, r.event_id, r.txid, r.type, r.subject, r.time, r.data) for r in rows]
+    return int((await conn.execute(_HORIZON)).scalar_one())
 
 
 async def count_conn(conn: AsyncConnection) -> int:

@@ -1,15 +1,16 @@
 """Per-read-model positions in the archive, model locks, and applying runs of events to a read model."""
+# ruff: noqa: S608 - only our own SQL (model names, the models' statements) is interpolated; values are bound
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from analytics.db.archive import ArchivedEvent
-from analytics.db.projections import ModelSql
+from analytics.db.projections import EVENTS, ModelSql
+from servicekit.events import TYPE_PREFIX
 
 LOCK_NAMESPACE = "analytics.model:"
 
@@ -55,6 +56,10 @@ async def truncate(conn: AsyncConnection, model: ModelSql) -> None:
     await conn.execute(text(f"TRUNCATE {', '.join(model.tables)}"))
 
 
+async def analyze(conn: AsyncConnection, model: ModelSql) -> None:
+    await conn.execute(text(f"ANALYZE {', '.join(model.tables)}"))
+
+
 async def defer_rollups(conn: AsyncConnection, deferred: bool) -> None:
     """For this database session, make the rollups' triggers stand aside (a rebuild fills the rollups once at
     the end, :func:`refresh_rollups`) or do their work again."""
@@ -63,52 +68,112 @@ async def defer_rollups(conn: AsyncConnection, deferred: bool) -> None:
     )
 
 
-async def refresh_rollups(conn: AsyncConnection, model: ModelSql) -> None:
-    """Fill the model's rollups afresh from the model itself."""
-    for table, fill in model.rollups.items():
+FILL_WORK_MEM = "128MB"
+
+
+def rollups_by_model(models: Sequence[ModelSql]) -> dict[str, dict[str, str]]:
+    """The models' rollups, each under the first model that lists it (in the order the model lists them: one may
+    be filled from another): what :func:`refresh_rollups` fills, a model's share at a time."""
+    assigned: dict[str, dict[str, str]] = {}
+    seen: set[str] = set()
+    for model in models:
+        mine = {table: fill for table, fill in model.rollups.items() if table not in seen}
+        seen.update(mine)
+        assigned[model.name] = mine
+    return assigned
+
+
+async def refresh_rollups(conn: AsyncConnection, rollups: dict[str, str]) -> None:
+    """Fill the given rollups (table -> its fill, :func:`rollups_by_model`) afresh from the read models."""
+    # each fill sorts and groups every row of a model: in memory rather than in files, for this transaction
+    await conn.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": FILL_WORK_MEM})
+    for table, fill in rollups.items():
         await conn.execute(text(f"TRUNCATE {table}"))
         await conn.execute(text(fill))
 
 
-FUNCTIONS_VERSION = "4"
+FUNCTIONS_VERSION = "6"
 """Bump when the SQL of the models changes, so that pooled connections create the functions again."""
+
+_ROUND_EVENTS = "(SELECT w.data, w.event_id FROM pg_temp.applying w WHERE w.step = this_step AND w.type = this_type)"
 
 
 def _function_ddl(model: ModelSql) -> list[str]:
-    """Session-local (``pg_temp``) functions: one per statement, and ``apply_<model>`` that runs a batch of events
-    through them in order. One round trip per batch instead of one per event, with the very same SQL."""
-    ddl: list[str] = []
-    branches: list[str] = []
-    for index, (key, statements) in enumerate(sorted(model.statements.items())):
-        calls = []
-        for number, statement in enumerate(statements):
-            name = f"pg_temp.{model.name}_{index}_{number}"
-            body = statement.replace("CAST(:d AS jsonb)", "$1").replace("CAST(:event_id AS uuid)", "$2")
-            ddl.append(
-                f"CREATE OR REPLACE FUNCTION {name}(jsonb, uuid) RETURNS void LANGUAGE plpgsql"
-                f" AS $fn$ DECLARE inserted boolean; BEGIN {body}; END $fn$"
-            )
-            calls.append(f"PERFORM {name}(datas[i], ids[i]);")
-        branches.append(f"WHEN '{key}' THEN {' '.join(calls)}")
-    ddl.append(
-        f"""
-        CREATE OR REPLACE FUNCTION pg_temp.apply_{model.name}(types text[], datas jsonb[], ids uuid[])
-        RETURNS void LANGUAGE plpgsql AS $fn$
-        BEGIN
-          FOR i IN 1 .. COALESCE(array_length(types, 1), 0) LOOP
-            CASE types[i]
-              {" ".join(branches)}
-              ELSE NULL;
-            END CASE;
-          END LOOP;
-        END
-        $fn$
-        """
+    """Session-local (``pg_temp``) objects: the table ``applying`` of the events of a run, each with its step,
+    and the function ``apply_<model>(after_txid, after_seq, horizon, batch)``, which applies the next ``batch``
+    archived events after the position and below the horizon (see :func:`analytics.db.archive.horizon`) to the
+    model and returns the new position, how many events it passed and how many of them the model used.
+
+    The events never leave the server. They are cut into steps (see :mod:`analytics.db.projections`): the events
+    before the first one applied alone, a round at a time (the n-th event of each entity in the n-th round),
+    then that one alone, and so on; each step's events of one type are applied by one statement."""
+    keys = model.routing_keys
+    branches = []
+    for key, event in sorted(model.each.items()):
+        body = " ".join(f"{s.replace(EVENTS, _ROUND_EVENTS)};" for s in event.statements)
+        branches.append(f"WHEN '{TYPE_PREFIX}{key}' THEN {body}")
+    for key, statements in sorted(model.alone.items()):
+        body = " ".join(f"{s};" for s in statements)
+        branches.append(
+            f"WHEN '{TYPE_PREFIX}{key}' THEN SELECT w.data, w.event_id INTO ev_data, ev_id FROM pg_temp.applying w"
+            f" WHERE w.step = this_step; {body}"
+        )
+    types = ", ".join(f"'{TYPE_PREFIX}{key}'" for key in keys)
+    alone = ", ".join(f"'{TYPE_PREFIX}{key}'" for key in sorted(model.alone)) or "NULL"
+    entity = " ".join(
+        f"WHEN '{TYPE_PREFIX}{key}' THEN a.data ->> '{e.entity}'" for key, e in sorted(model.each.items())
     )
-    return ddl
+    return [
+        """CREATE TEMP TABLE IF NOT EXISTS applying (step int NOT NULL, type text NOT NULL, data jsonb NOT NULL,
+                                                    event_id uuid NOT NULL) ON COMMIT DELETE ROWS""",
+        "CREATE INDEX IF NOT EXISTS applying_step_idx ON pg_temp.applying (step, type)",
+        f"""
+CREATE OR REPLACE FUNCTION pg_temp.apply_{model.name}(after_txid bigint, after_seq bigint, horizon bigint, batch int,
+                                                    OUT upto_txid bigint, OUT upto_seq bigint, OUT passed int,
+                                                    OUT used int)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  this_step int;
+  this_type text;
+  ev_data jsonb;
+  ev_id uuid;
+BEGIN
+  SELECT b.txid, b.seq, count(*) OVER () INTO upto_txid, upto_seq, passed
+    FROM (SELECT a.txid, a.seq FROM analytics.archive a
+           WHERE (a.txid, a.seq) > (after_txid, after_seq) AND a.txid < horizon
+           ORDER BY a.txid, a.seq LIMIT batch) b
+   ORDER BY b.txid DESC, b.seq DESC LIMIT 1;
+  used := 0;
+  IF upto_txid IS NULL THEN
+    passed := 0;
+    RETURN;
+  END IF;
+  DELETE FROM pg_temp.applying;
+  INSERT INTO pg_temp.applying (step, type, data, event_id)
+  SELECT dense_rank() OVER (ORDER BY r.segment, r.alone, r.round), r.type, r.data, r.event_id
+    FROM (SELECT o.*, CASE WHEN o.alone THEN 0
+                           ELSE row_number() OVER (PARTITION BY o.segment, o.alone, o.entity ORDER BY o.txid, o.seq)
+                      END AS round
+            FROM (SELECT a.txid, a.seq, a.type, a.data, a.event_id, a.type IN ({alone}) AS alone,
+                         CASE a.type {entity or "WHEN NULL THEN NULL"} END AS entity,
+                         count(*) FILTER (WHERE a.type IN ({alone}))
+                           OVER (ORDER BY a.txid, a.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS segment
+                    FROM analytics.archive a
+                   WHERE (a.txid, a.seq) > (after_txid, after_seq) AND (a.txid, a.seq) <= (upto_txid, upto_seq)
+                     AND a.type IN ({types})) o) r;
+  GET DIAGNOSTICS used = ROW_COUNT;
+  FOR this_step, this_type IN SELECT DISTINCT w.step, w.type FROM pg_temp.applying w ORDER BY 1, 2 LOOP
+    CASE this_type
+      {" ".join(branches)}
+    END CASE;
+  END LOOP;
+END
+$fn$
+""",
+    ]
 
 
-async def _ensure_functions(conn: AsyncConnection, model: ModelSql) -> None:
+async def _ensure_function(conn: AsyncConnection, model: ModelSql) -> None:
     info = await conn.get_raw_connection()
     marker = f"analytics.functions.{model.name}"
     if info.info.get(marker) == FUNCTIONS_VERSION:
@@ -118,34 +183,41 @@ async def _ensure_functions(conn: AsyncConnection, model: ModelSql) -> None:
     info.info[marker] = FUNCTIONS_VERSION
 
 
-def _forget_functions(raw: object, model: ModelSql) -> None:
+def _forget_function(raw: object, model: ModelSql) -> None:
     info = getattr(raw, "info", None)
     if isinstance(info, dict):
         info.pop(f"analytics.functions.{model.name}", None)
 
 
-async def apply(conn: AsyncConnection, model: ModelSql, events: Sequence[ArchivedEvent]) -> None:
-    """Apply ``events`` to ``model`` in order, in one round trip (``pg_temp.apply_<model>``).
+@dataclass(frozen=True)
+class Applied:
+    position: tuple[int, int] | None
+    """The position of the last archived event passed (used or not), None when there was none."""
+    passed: int
+    """How many archived events were passed."""
+    used: int
+    """How many of the events passed belong to the model."""
 
-    The functions are created once per database connection; if the transaction that created them rolls back,
-    they are gone, so on any failure the marker is dropped and the next batch creates them again."""
-    relevant = [e for e in events if e.routing_key in model.statements]
-    if not relevant:
-        return
+
+async def apply_next(
+    conn: AsyncConnection, model: ModelSql, after: tuple[int, int], horizon: int, batch: int
+) -> Applied:
+    """Apply the next ``batch`` archived events after ``after`` and below ``horizon`` to ``model``, in one
+    statement, in this transaction (``pg_temp.apply_<model>``); the caller records the new position.
+
+    The function is created once per database connection; if the transaction that created it rolls back, it is
+    gone, so on any failure the marker is dropped and the next call creates it again."""
     raw = await conn.get_raw_connection()
     try:
-        await _ensure_functions(conn, model)
-        await conn.execute(
-            text(
-                f"SELECT pg_temp.apply_{model.name}(CAST(:types AS text[]), CAST(CAST(:datas AS text[]) AS jsonb[]),"
-                " CAST(:ids AS uuid[]))"
-            ),
-            {
-                "types": [e.routing_key for e in relevant],
-                "datas": [json.dumps(e.data) for e in relevant],
-                "ids": [e.event_id for e in relevant],
-            },
-        )
+        await _ensure_function(conn, model)
+        row = (
+            await conn.execute(
+                text(f"SELECT upto_txid, upto_seq, passed, used FROM pg_temp.apply_{model.name}(:t, :s, :h, :b)"),
+                {"t": after[0], "s": after[1], "h": horizon, "b": batch},
+            )
+        ).one()
     except BaseException:
-        _forget_functions(raw, model)
+        _forget_function(raw, model)
         raise
+    position = None if row.upto_txid is None else (int(row.upto_txid), int(row.upto_seq))
+    return Applied(position, int(row.passed), int(row.used))

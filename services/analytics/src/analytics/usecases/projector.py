@@ -39,19 +39,21 @@ def models_named(names: Sequence[str] = ()) -> list[ModelSql]:
 
 
 async def project_once(engine: AsyncEngine, *, batch: int = LIVE_BATCH) -> int:
-    """Advance every read model by up to ``batch`` archived events; returns how many positions moved in all."""
+    """Advance every read model by up to ``batch`` archived events; returns how many events they passed in all."""
     total = 0
-    for model in MODELS.values():
-        async with engine.connect() as conn, conn.begin():
-            if not await positions.try_lock_for_transaction(conn, model.name):
-                continue  # being rebuilt
-            txid, seq = await positions.position(conn, model.name)
-            events = await archive_db.read_after_conn(conn, txid, seq, batch)
-            if not events:
-                continue
-            await positions.apply(conn, model, events)
-            total += len(events)
-            await positions.set_position(conn, model.name, events[-1].txid, events[-1].seq)
+    async with engine.connect() as conn:
+        horizon = await archive_db.horizon(conn)
+        await conn.commit()
+        for model in MODELS.values():
+            async with conn.begin():
+                if not await positions.try_lock_for_transaction(conn, model.name):
+                    continue  # being rebuilt
+                after = await positions.position(conn, model.name)
+                applied = await positions.apply_next(conn, model, after, horizon, batch)
+                if applied.position is None:
+                    continue
+                await positions.set_position(conn, model.name, *applied.position)
+                total += applied.passed
     return total
 
 
@@ -59,18 +61,23 @@ async def run_projector(engine: AsyncEngine, stop: asyncio.Event, *, poll_interv
     """Keep the read models up to date until ``stop`` is set."""
     while not stop.is_set():
         try:
-            applied = await project_once(engine)
+            moved = await project_once(engine)
         except Exception as error:  # a bad event must not stop the others' freshness for long
             log.exception("projector batch failed: %r", error)
-            applied = 0
-        if applied:
+            moved = 0
+        if moved:
             continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=poll_interval)
 
 
 Progress = Callable[[int, int, float], None]
-"""Called after each rebuild batch with (events done, events in the archive, seconds so far)."""
+"""Called as a rebuild goes with (archived events passed by the models, the archive's events times the number of
+models, seconds so far)."""
+
+STAGES: tuple[frozenset[str], ...] = (frozenset({"directory"}), frozenset(MODELS) - {"directory"})
+"""The order of a rebuild: the directory first (the others look territories up in it), then the others side by
+side, each on a connection of its own (they read the directory only), so that they share the machine's cores."""
 
 
 async def rebuild(
@@ -82,54 +89,84 @@ async def rebuild(
 ) -> int:
     """Empty the named read models (all when none) and build them again from the whole archive.
 
-    The models stay locked against the live projector until done (reports show them filling meanwhile).
-    Returns how many archived events were read."""
+    The models stay locked against the live projector until done (reports show them filling meanwhile), and
+    their rollups' triggers stand aside: the rollups are filled once at the end, from the models. The engine
+    should allow a connection per model. Returns how many archived events were passed (by each model)."""
     models = models_named(names)
     started = time.monotonic()
-    async with engine.connect() as conn:
-        for model in models:
-            await positions.lock_for_session(conn, model.name)
-        # the rollups' triggers would cost a statement per row changed; they are filled once at the end instead
-        await positions.defer_rollups(conn, True)
-        await conn.commit()
+    passed = dict.fromkeys((m.name for m in models), 0)
+    async with contextlib.AsyncExitStack() as stack:
+        conns = {m.name: await stack.enter_async_context(engine.connect()) for m in models}
         finished = False
         try:
-            async with conn.begin():
-                total = await archive_db.count_conn(conn)
-                for model in models:
-                    await positions.truncate(conn, model)
-                    await positions.set_position(conn, model.name, 0, 0)
-            done = 0
-            txid = seq = 0
-            while True:
-                async with conn.begin():
-                    events = await archive_db.read_after_conn(conn, txid, seq, batch)
-                    if not events:
-                        for model in models:
-                            await positions.refresh_rollups(conn, model)
-                        break
-                    for model in models:
-                        await positions.apply(conn, model, events)
-                    txid, seq = events[-1].txid, events[-1].seq
-                    for model in models:
-                        await positions.set_position(conn, model.name, txid, seq)
-                done += len(events)
-                if progress is not None:
-                    progress(done, max(total, done), time.monotonic() - started)
-            finished = True
-            return done
-        finally:
-            with contextlib.suppress(Exception):
-                await conn.rollback()
-            if not finished:
-                # a model left half built must at least have rollups that match it, for the live projector
-                # (whose triggers keep them from here on) to carry on from; best effort
-                with contextlib.suppress(Exception):
-                    async with conn.begin():
-                        for model in models:
-                            await positions.refresh_rollups(conn, model)
-            with contextlib.suppress(Exception):
-                await positions.defer_rollups(conn, False)
             for model in models:
-                await positions.unlock_session(conn, model.name)
-            await conn.commit()
+                await positions.lock_for_session(conns[model.name], model.name)
+                await positions.defer_rollups(conns[model.name], True)
+                await conns[model.name].commit()
+            control = conns[models[0].name]
+            async with control.begin():
+                total = await archive_db.count_conn(control)
+                horizon = await archive_db.horizon(control)
+                for model in models:
+                    await positions.truncate(control, model)
+                    await positions.set_position(control, model.name, 0, 0)
+
+            def report() -> None:
+                if progress is not None:
+                    done = sum(passed.values())
+                    progress(done, max(total * len(models), done), time.monotonic() - started)
+
+            async def build(model: ModelSql) -> None:
+                conn = conns[model.name]
+                after = (0, 0)
+                while True:
+                    async with conn.begin():
+                        applied = await positions.apply_next(conn, model, after, horizon, batch)
+                        if applied.position is None:
+                            return
+                        after = applied.position
+                        await positions.set_position(conn, model.name, *after)
+                        passed[model.name] += applied.passed
+                    report()
+
+            for stage in STAGES:
+                async with asyncio.TaskGroup() as group:
+                    for model in models:
+                        if model.name in stage:
+                            group.create_task(build(model))
+            # statistics of the emptied and refilled tables, for the plans of the fills and of what follows; then
+            # the rollups, which read several models, once all are built: a model's share on each connection
+            shares = positions.rollups_by_model(models)
+
+            async def analyze(model: ModelSql) -> None:
+                async with conns[model.name].begin():
+                    await positions.analyze(conns[model.name], model)
+
+            async def fill(name: str) -> None:
+                async with conns[name].begin():
+                    await positions.refresh_rollups(conns[name], shares[name])
+
+            async with asyncio.TaskGroup() as group:
+                for model in models:
+                    group.create_task(analyze(model))
+            async with asyncio.TaskGroup() as group:
+                for name in shares:
+                    group.create_task(fill(name))
+            finished = True
+            return max(passed.values(), default=0)
+        finally:
+            for name, conn in conns.items():
+                with contextlib.suppress(Exception):
+                    await conn.rollback()
+                if not finished and name == models[0].name:
+                    # a model left half built must at least have rollups that match it, for the live projector
+                    # (whose triggers keep them from here on) to carry on from; best effort
+                    with contextlib.suppress(Exception):
+                        async with conn.begin():
+                            for share in positions.rollups_by_model(models).values():
+                                await positions.refresh_rollups(conn, share)
+                with contextlib.suppress(Exception):
+                    await positions.defer_rollups(conn, False)
+                with contextlib.suppress(Exception):
+                    await positions.unlock_session(conn, name)
+                    await conn.commit()
