@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,8 +57,14 @@ async def truncate(conn: AsyncConnection, model: ModelSql) -> None:
     await conn.execute(text(f"TRUNCATE {', '.join(model.tables)}"))
 
 
-async def analyze(conn: AsyncConnection, model: ModelSql) -> None:
-    await conn.execute(text(f"ANALYZE {', '.join(model.tables)}"))
+async def vacuum(conn: AsyncConnection, model: ModelSql) -> None:
+    """VACUUM (ANALYZE) the model's tables, outside any transaction (the connection must have none open).
+
+    After a rebuild every row of the model is new and most have dead versions beside them (an upsert per event):
+    vacuumed in one pass, they are not left for the first readers to check one by one (the rollups' fills
+    slowed down by a factor of 40 at a million problems) and the planner has their statistics."""
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.execute(f"VACUUM (ANALYZE) {', '.join(model.tables)}")  # type: ignore[union-attr]
 
 
 async def defer_rollups(conn: AsyncConnection, deferred: bool) -> None:
@@ -71,28 +78,61 @@ async def defer_rollups(conn: AsyncConnection, deferred: bool) -> None:
 FILL_WORK_MEM = "128MB"
 
 
-def rollups_by_model(models: Sequence[ModelSql]) -> dict[str, dict[str, str]]:
-    """The models' rollups, each under the first model that lists it (in the order the model lists them: one may
-    be filled from another): what :func:`refresh_rollups` fills, a model's share at a time."""
-    assigned: dict[str, dict[str, str]] = {}
-    seen: set[str] = set()
+def rollup_chains(models: Sequence[ModelSql]) -> list[dict[str, str]]:
+    """The models' rollups (table -> its fill, each once) in chains that can be filled side by side: a rollup
+    whose fill reads another rollup follows it in the same chain (``vote_days`` after ``vote_attributions``)."""
+    fills: dict[str, str] = {}
     for model in models:
-        mine = {table: fill for table, fill in model.rollups.items() if table not in seen}
-        seen.update(mine)
-        assigned[model.name] = mine
-    return assigned
+        for table, fill in model.rollups.items():
+            fills.setdefault(table, fill)
+    chains: list[dict[str, str]] = []
+    for table, fill in fills.items():
+        chain = next((c for c in chains if any(re.search(rf"\b{t}\b", fill) for t in c)), None)
+        if chain is None:
+            chains.append({table: fill})
+        else:
+            chain[table] = fill
+    return chains
+
+
+_INDEXES = text(
+    """
+    SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname) AS dropping,
+           format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid))
+             AS creating
+      FROM pg_constraint c
+     WHERE c.conrelid = to_regclass(:t) AND c.contype IN ('p', 'u')
+    UNION ALL
+    SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid)
+      FROM pg_index i
+     WHERE i.indrelid = to_regclass(:t) AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+    """
+)
 
 
 async def refresh_rollups(conn: AsyncConnection, rollups: dict[str, str]) -> None:
-    """Fill the given rollups (table -> its fill, :func:`rollups_by_model`) afresh from the read models."""
-    # each fill sorts and groups every row of a model: in memory rather than in files, for this transaction
-    await conn.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": FILL_WORK_MEM})
+    """Fill the given rollups (table -> its fill) afresh from the read models, in this transaction.
+
+    Each table is filled without its indexes, which are built again afterwards, in the same transaction: a sort
+    and a build instead of a million inserts at random places of indexes larger than PostgreSQL's buffers."""
+    # each fill sorts and groups every row of a model: in memory rather than in files, for this transaction; but
+    # with that much memory the planner caches the votes' lateral lookups of appeals in a Memoize node, whose
+    # rescan clears all of it for every vote (vote_attributions took 200 s instead of 5 at a million problems)
+    await conn.execute(
+        text("SELECT set_config('work_mem', :m, true), set_config('enable_memoize', 'off', true)"),
+        {"m": FILL_WORK_MEM},
+    )
     for table, fill in rollups.items():
+        indexes = (await conn.execute(_INDEXES, {"t": table})).all()
         await conn.execute(text(f"TRUNCATE {table}"))
+        for index in indexes:
+            await conn.execute(text(index.dropping))
         await conn.execute(text(fill))
+        for index in indexes:
+            await conn.execute(text(index.creating))
 
 
-FUNCTIONS_VERSION = "6"
+FUNCTIONS_VERSION = "7"
 """Bump when the SQL of the models changes, so that pooled connections create the functions again."""
 
 _ROUND_EVENTS = "(SELECT w.data, w.event_id FROM pg_temp.applying w WHERE w.step = this_step AND w.type = this_type)"
@@ -131,7 +171,7 @@ def _function_ddl(model: ModelSql) -> list[str]:
 CREATE OR REPLACE FUNCTION pg_temp.apply_{model.name}(after_txid bigint, after_seq bigint, horizon bigint, batch int,
                                                     OUT upto_txid bigint, OUT upto_seq bigint, OUT passed int,
                                                     OUT used int)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
   this_step int;
   this_type text;
@@ -158,9 +198,13 @@ BEGIN
                          CASE a.type {entity or "WHEN NULL THEN NULL"} END AS entity,
                          count(*) FILTER (WHERE a.type IN ({alone}))
                            OVER (ORDER BY a.txid, a.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS segment
-                    FROM analytics.archive a
-                   WHERE (a.txid, a.seq) > (after_txid, after_seq) AND (a.txid, a.seq) <= (upto_txid, upto_seq)
-                     AND a.type IN ({types})) o) r;
+                    -- the run in the archive's order, by its index, then the model's types: filtered first, a
+                    -- generic plan would scan the whole archive for the few types of a model
+                    FROM (SELECT x.txid, x.seq, x.type, x.data, x.event_id FROM analytics.archive x
+                           WHERE (x.txid, x.seq) > (after_txid, after_seq) AND (x.txid, x.seq) <= (upto_txid, upto_seq)
+                             AND x.txid BETWEEN after_txid AND upto_txid
+                           ORDER BY x.txid, x.seq LIMIT passed) a
+                   WHERE a.type IN ({types})) o) r;
   GET DIAGNOSTICS used = ROW_COUNT;
   FOR this_step, this_type IN SELECT DISTINCT w.step, w.type FROM pg_temp.applying w ORDER BY 1, 2 LOOP
     CASE this_type

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from analytics.db import archive as archive_db
 from analytics.db import positions
@@ -134,24 +134,26 @@ async def rebuild(
                     for model in models:
                         if model.name in stage:
                             group.create_task(build(model))
-            # statistics of the emptied and refilled tables, for the plans of the fills and of what follows; then
-            # the rollups, which read several models, once all are built: a model's share on each connection
-            shares = positions.rollups_by_model(models)
 
-            async def analyze(model: ModelSql) -> None:
-                async with conns[model.name].begin():
-                    await positions.analyze(conns[model.name], model)
+            # the models vacuumed and analyzed, for the fills and for what follows (see positions.vacuum); then
+            # the rollups, which read several models, once all are built, side by side on the connections
+            async def vacuum(model: ModelSql) -> None:
+                await positions.vacuum(conns[model.name], model)
 
-            async def fill(name: str) -> None:
-                async with conns[name].begin():
-                    await positions.refresh_rollups(conns[name], shares[name])
+            chains = positions.rollup_chains(models)
+
+            async def fill(conn: AsyncConnection) -> None:
+                while chains:
+                    chain = chains.pop(0)
+                    async with conn.begin():
+                        await positions.refresh_rollups(conn, chain)
 
             async with asyncio.TaskGroup() as group:
                 for model in models:
-                    group.create_task(analyze(model))
+                    group.create_task(vacuum(model))
             async with asyncio.TaskGroup() as group:
-                for name in shares:
-                    group.create_task(fill(name))
+                for conn in conns.values():
+                    group.create_task(fill(conn))
             finished = True
             return max(passed.values(), default=0)
         finally:
@@ -163,8 +165,8 @@ async def rebuild(
                     # (whose triggers keep them from here on) to carry on from; best effort
                     with contextlib.suppress(Exception):
                         async with conn.begin():
-                            for share in positions.rollups_by_model(models).values():
-                                await positions.refresh_rollups(conn, share)
+                            for chain in positions.rollup_chains(models):
+                                await positions.refresh_rollups(conn, chain)
                 with contextlib.suppress(Exception):
                     await positions.defer_rollups(conn, False)
                 with contextlib.suppress(Exception):
