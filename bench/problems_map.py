@@ -7,17 +7,23 @@ beside the bare SQL of the same query, and intake (POST without photos) through 
 It provisions its own throwaway database ``gorod_bench_problems`` (role ``gorod_bench_problems_problems``,
 the problems service's migrations) and drops it at the end, also on failure or Ctrl-C, so it runs beside
 ``make up`` and ``make test``. Override the name with ``GOROD_BENCH_PROBLEMS_DATABASE`` and the admin URL with
-``GOROD_ADMIN_DATABASE_URL``. The service runs as a real uvicorn process on loopback (one worker, as the
-Procfile runs it; ``--workers N`` for more), tokens come from a loopback JWKS server (as in the tests).
+``GOROD_ADMIN_DATABASE_URL``. The service runs as a real uvicorn process on loopback (two workers, as the
+Procfile runs it; ``--workers N`` otherwise), tokens come from a loopback JWKS server (as in the tests).
 
 Figures, each after a warm-up:
 
 * city zoom: ``GET /api/v1/problems/map`` at zoom 13 (a 1280×800 px view, ≈ 0.22° × 0.08°) centred near a
   random city (weighted by population), ≤ 500 problems per answer; HTTP p50/p95 vs the bare query p50/p95
-  (the same SQLAlchemy statement, run through asyncpg in this process, same views in the same order).
+  (the same SQLAlchemy statement, run through asyncpg in this process, same views in the same order). HTTP is
+  timed over one keep-alive connection by a bare socket client (``RawHttp``), so that a Python HTTP client's own
+  CPU is not counted as the service's.
 * country zoom: zoom 3 and 4 views of the whole country (clusters from the trigger-kept ``map_cells``).
 * intake: concurrent ``POST /api/v1/problems`` (no photos) for a fixed time; problems/s, and the outbox rows
   written (each report records ``problems.problem.reported.v1`` and, without pre-moderation, ``published.v1``).
+  Twice: from ``wrk`` (Debian package; C, a Lua script makes each body: random city, category, title and
+  one of ``--concurrency`` reporters' tokens), whose figure is the one held against the goal, and from this
+  process's own httpx clients, as before. On two cores a Python client spends about as much CPU per report as
+  the service (printed below), so its rate says as much about the client as about the service.
 * CPU of the service per request: user + system CPU of the uvicorn process (and its workers), from ``/proc``,
   per map request and per report, beside this process's own CPU per report (the HTTP client). It moves less than
   the rates and latencies when other work loads the machine, so compare it first between runs.
@@ -30,14 +36,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
+import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Any
@@ -266,14 +276,42 @@ async def measure_bare(session: AsyncSession, views: list[tuple[str, int]]) -> l
     return times
 
 
-async def measure_http(client: httpx.AsyncClient, views: list[tuple[str, int]]) -> tuple[list[float], list[int]]:
+class RawHttp:
+    """Keep-alive HTTP/1.1 GETs over one loopback connection with nothing but the socket, for the map's latency:
+    httpx spends 1–2 ms of CPU per request, as much as the country zoom's query, and would be counted as the
+    service's. The answer is read by its Content-Length (the service does not chunk JSON)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, target: str) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length: *(\d+)", head)
+        body = await self.reader.readexactly(int(length[1]) if length else 0)
+        return int(head.split(b" ", 2)[1]), body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+
+
+async def measure_http(client: RawHttp, views: list[tuple[str, int]]) -> tuple[list[float], list[int]]:
     times, sizes = [], []
     for bbox, zoom in views:
+        target = "/api/v1/problems/map?" + urllib.parse.urlencode({"bbox": bbox, "zoom": zoom})
         started = time.perf_counter()
-        response = await client.get("/api/v1/problems/map", params={"bbox": bbox, "zoom": zoom})
+        status, body = await client.get(target)
         times.append((time.perf_counter() - started) * 1000)
-        response.raise_for_status()
-        sizes.append(len(response.json()["features"]))
+        assert status == 200, body[:300]
+        sizes.append(len(json.loads(body)["features"]))
     return times, sizes
 
 
@@ -306,6 +344,58 @@ async def intake(client: httpx.AsyncClient, minter: Any, seconds: float, concurr
     started = time.perf_counter()
     await asyncio.gather(*(reporter() for _ in range(concurrency)))
     return done, failed, time.perf_counter() - started
+
+
+WRK_SCRIPT = """
+math.randomseed(7)
+local cities = {{{cities}}}
+local categories = {{{categories}}}
+local titles = {{{titles}}}
+local tokens = {{{tokens}}}
+request = function()
+  local c = cities[math.random(#cities)]
+  local body = string.format(
+    '{{"map":"city","category":"%s","point":{{"lon":%.6f,"lat":%.6f}},"address":"ул. Ленина, 1",' ..
+    '"title":"%s","description":"Нагрузочный тест приёма обращений."}}',
+    categories[math.random(#categories)], c[1] + (math.random() - 0.5) * 0.1, c[2] + (math.random() - 0.5) * 0.06,
+    titles[math.random(#titles)])
+  local headers = {{["Content-Type"] = "application/json", ["Authorization"] = tokens[math.random(#tokens)]}}
+  return wrk.format("POST", "/api/v1/problems", headers, body)
+end
+"""
+
+
+def intake_wrk(base: str, minter: Any, seconds: float, concurrency: int) -> tuple[int, int, float, float]:
+    """Intake driven by wrk: (answered, refused, seconds, wrk's CPU seconds)."""
+    tokens = [
+        minter.bearer("problems", subject=uuid.uuid4(), roles=["citizen"], ttl=3600)["Authorization"]
+        for _ in range(concurrency)
+    ]
+    rng = random.Random(7)
+    cities = [(lon, lat) for _name, lon, lat, pop in CITIES for _ in range(max(1, round(pop / 100)))]
+    rng.shuffle(cities)
+    script = WRK_SCRIPT.format(
+        cities=", ".join(f"{{{lon}, {lat}}}" for lon, lat in cities),
+        categories=", ".join(f'"{code}"' for code, _name, _hidden in CATEGORIES[:-1]),
+        titles=", ".join(f'"{title}"' for title in TITLES),
+        tokens=", ".join(f'"{token}"' for token in tokens),
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    try:
+        command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", file.name, base]
+        before = os.times()
+        started = time.perf_counter()
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
+        elapsed = time.perf_counter() - started
+        after = os.times()
+    finally:
+        os.unlink(file.name)
+    answered = int(re.search(r"(\d+) requests in", output)[1])  # type: ignore[index]
+    refused_match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    refused = int(refused_match[1]) if refused_match else 0
+    wrk_cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return answered - refused, refused, elapsed, wrk_cpu
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -393,23 +483,40 @@ async def main(args: argparse.Namespace) -> None:
             country = [RUSSIA_VIEWS[i % len(RUSSIA_VIEWS)] for i in range(args.requests)]
             results = {}
             cpu: dict[str, tuple[float, float]] = {}  # phase -> (service CPU s, this process's CPU s)
+            raw = RawHttp("127.0.0.1", port)
             async with sessions() as session:
                 for label, views in (("city", city), ("country", country)):
-                    await measure_http(client, views[:20])  # warm-up
+                    await measure_http(raw, views[:20])  # warm-up
                     await measure_bare(session, views[:20])
                     server_cpu = process_cpu(server.pid)
-                    http_ms, sizes = await measure_http(client, views)
+                    http_ms, sizes = await measure_http(raw, views)
                     cpu[label] = (process_cpu(server.pid) - server_cpu, 0.0)
                     bare_ms = await measure_bare(session, views)
                     results[label] = (http_ms, bare_ms, sizes)
+            await raw.close()
             outbox_before = await _count(sessions, "SELECT count(*) FROM problems.outbox")
             print(f"intake for {args.intake_seconds:.0f} s with {args.concurrency} clients …", flush=True)
             server_cpu, client_cpu = process_cpu(server.pid), own_cpu()
             done, failed, elapsed = await intake(client, minter, args.intake_seconds, args.concurrency)
             cpu["intake"] = (process_cpu(server.pid) - server_cpu, own_cpu() - client_cpu)
             outbox_rows = await _count(sessions, "SELECT count(*) FROM problems.outbox") - outbox_before
+            intakes = {"httpx": (done, failed, elapsed, outbox_rows)}
+            if shutil.which("wrk"):
+                print(
+                    f"intake by wrk for {args.intake_seconds:.0f} s with {args.concurrency} connections …", flush=True
+                )
+                outbox_before = await _count(sessions, "SELECT count(*) FROM problems.outbox")
+                server_cpu = process_cpu(server.pid)
+                done, failed, elapsed, wrk_cpu = await asyncio.to_thread(
+                    intake_wrk, base, minter, args.intake_seconds, args.concurrency
+                )
+                cpu["intake by wrk"] = (process_cpu(server.pid) - server_cpu, wrk_cpu)
+                outbox_rows = await _count(sessions, "SELECT count(*) FROM problems.outbox") - outbox_before
+                intakes["wrk"] = (done, failed, elapsed, outbox_rows)
+            else:
+                print("wrk not found (Debian package wrk): intake measured by httpx only", flush=True)
         await engine.dispose()
-        report(args, loaded, results, done, failed, elapsed, outbox_rows, cpu)
+        report(args, loaded, results, intakes, cpu)
     finally:
         if server is not None:
             server.terminate()
@@ -429,10 +536,7 @@ def report(
     args: argparse.Namespace,
     loaded: dict[str, Any],
     results: dict[str, tuple[list[float], list[float], list[int]]],
-    done: int,
-    failed: int,
-    elapsed: float,
-    outbox_rows: int,
+    intakes: dict[str, tuple[int, int, float, int]],
     cpu: dict[str, tuple[float, float]],
 ) -> None:
     goals = {"city": 30.0, "country": 60.0}
@@ -452,23 +556,28 @@ def report(
             f"{label + ' zoom features per answer':34}{statistics.mean(sizes):>12.0f}  "
             f"(min {min(sizes)}, max {max(sizes)})"
         )
-    rate = done / elapsed if elapsed else 0.0
-    print(f"{'intake (POST, no photos)':34}{rate:>8.0f} /s  >= 300/s     {'PASS' if rate >= 300 else 'FAIL'}")
+    judged = "wrk" if "wrk" in intakes else "httpx"
+    for load, (done, _failed, elapsed, _rows) in intakes.items():
+        rate = done / elapsed if elapsed else 0.0
+        verdict = ("PASS" if rate >= 300 else "FAIL") if load == judged else "(not judged)"
+        print(f"{'intake by ' + load + ' (POST, no photos)':34}{rate:>8.0f} /s  >= 300/s     {verdict}")
     print()
     print(
         f"{args.problems:,} problems loaded in {loaded['load_seconds']:.0f} s; {loaded['cells']:,} cluster cells; "
         f"{args.requests} requests per zoom (sequential, one client, after 20 warm-up requests)."
     )
     print(
-        f"intake: {done} created, {failed} refused in {elapsed:.1f} s by {args.concurrency} clients; "
-        f"{outbox_rows} outbox rows written."
+        f"CPU of the service per map request: city {cpu['city'][0] / args.requests * 1000:.1f} ms, country "
+        f"{cpu['country'][0] / args.requests * 1000:.1f} ms."
     )
-    requests = done + failed
-    print(
-        f"CPU of the service per request: city map {cpu['city'][0] / args.requests * 1000:.1f} ms, country map "
-        f"{cpu['country'][0] / args.requests * 1000:.1f} ms, report {cpu['intake'][0] / max(requests, 1) * 1000:.1f} ms"
-        f" (the bench's own HTTP client: {cpu['intake'][1] / max(requests, 1) * 1000:.1f} ms per report)."
-    )
+    for load, (done, failed, elapsed, rows) in intakes.items():
+        phase = "intake" if load == "httpx" else "intake by wrk"
+        requests = max(done + failed, 1)
+        print(
+            f"intake by {load}: {done} created, {failed} refused in {elapsed:.1f} s, {args.concurrency} clients;"
+            f" {rows} outbox rows written; CPU per report: service {cpu[phase][0] / requests * 1000:.1f} ms,"
+            f" load generator {cpu[phase][1] / requests * 1000:.2f} ms."
+        )
     print(f"the service ran as {args.workers} uvicorn worker(s).")
     print(f"machine load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.")
 
@@ -479,7 +588,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=200, help="map requests per zoom")
     parser.add_argument("--intake-seconds", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent reporters in the intake phase")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the service")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the service (Procfile: 2)")
     parser.add_argument("--keep", action="store_true", help="keep the database (for a look afterwards)")
     parser.add_argument("--reuse", action="store_true", help="reuse the database a --keep run left (no load)")
     return parser.parse_args()
