@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI, Request
-from prometheus_client import CollectorRegistry
-from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit.db import create_engine, create_session_factory
 from servicekit.health import BrokerProbe, health_router
+from servicekit.http import metrics as request_metrics
 from servicekit.http.problems import install_problem_handlers
 from servicekit.logs import TraceparentMiddleware, configure_logging
 from servicekit.security import TokenVerifier
@@ -90,9 +89,7 @@ def create_service_app(
     install_problem_handlers(app)
     app.add_middleware(TraceparentMiddleware)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health/.*"]).instrument(app).expose(
-        app, endpoint="/metrics", include_in_schema=False
-    )
+    request_metrics.install(app)
     app.include_router(health_router(settings.service_name))
     for router in routers:
         app.include_router(router)

@@ -245,7 +245,8 @@ async def map_clusters(
     session: AsyncSession, filters: Filters, level: int, ranges: list[CellRange], bbox: BBox
 ) -> list[Cluster]:
     query, params = clusters_query(filters, level, ranges, bbox)
-    rows = await session.execute(query, params)
+    # Core on the session's connection: the ORM's execution layer was a tenth of a country-zoom answer's CPU
+    rows = await (await session.connection()).execute(query, params)
     return [Cluster(int(r.cell_x), int(r.cell_y), int(r.n), float(r.lon), float(r.lat)) for r in rows]
 
 
@@ -394,7 +395,7 @@ def features_json_query(filters: Filters, bbox: BBox, limit: int) -> tuple[Selec
 
 async def map_features_json(session: AsyncSession, filters: Filters, bbox: BBox, limit: int) -> tuple[str, int]:
     query, params = features_json_query(filters, bbox, limit)
-    row = (await session.execute(query, params)).one()
+    row = (await (await session.connection()).execute(query, params)).one()
     return str(row.features), int(row.found)
 
 
