@@ -233,6 +233,7 @@ async def test_metrics_count_requests_by_route_template(kit_settings: ServiceSet
         for thing_id in (1, 2, 3):
             assert (await client.get(f"/api/v1/things/{thing_id}")).status_code == 200
         assert (await client.get("/api/v1/things/nope")).status_code == 422
+        assert (await client.get("/no/such/route")).status_code == 404
         await client.get("/health/live")
         await client.get("/health/ready")
 
@@ -240,6 +241,7 @@ async def test_metrics_count_requests_by_route_template(kit_settings: ServiceSet
         totals = _requests_total(metrics.text)
         assert totals[("GET", "/api/v1/things/{thing_id}", "2xx")] == 3
         assert totals[("GET", "/api/v1/things/{thing_id}", "4xx")] == 1
+        assert totals[("GET", "none", "4xx")] == 1  # no route matched: counted, without the raw path as a label
         assert not [key for key in totals if key[1].startswith("/health") or key[1] == "/metrics"]
         assert "http_request_duration_seconds" in metrics.text
 

@@ -235,8 +235,10 @@ async def test_incremental_build_and_rebuild_end_identical(clean: AsyncEngine, f
     assert len(incremental["problems"]) == 80
     assert incremental["appeals"]
     assert incremental["votes"]
+    indexes = await index_definitions(clean)
     seen: list[tuple[int, int, float]] = []
     applied = await rebuild(clean, batch=123, progress=lambda d, t, s: seen.append((d, t, s)))
+    assert await index_definitions(clean) == indexes  # the rollups were filled without theirs, built again after
     assert applied == len(stream)
     assert seen[-1][0] == seen[-1][1] == len(stream) * 4  # events passed by each of the four models
     assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
@@ -380,3 +382,11 @@ async def test_an_event_archived_by_a_transaction_that_began_before_a_later_one_
     await project_all(clean)
     async with clean.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM territories"))).scalar_one() == 2
+
+
+async def index_definitions(engine: AsyncEngine) -> list[tuple[str, str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'analytics' ORDER BY 1")
+        )
+        return [(r.indexname, r.indexdef) for r in rows]
