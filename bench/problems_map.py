@@ -54,7 +54,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -257,8 +257,9 @@ async def load(session: AsyncSession, n: int) -> dict[str, Any]:
     return {"map_id": map_id, "cells": cells, "load_seconds": time.perf_counter() - started}
 
 
-async def measure_bare(session: AsyncSession, views: list[tuple[str, int]]) -> list[float]:
-    """The same statements the endpoint runs (problems.db.reads), through asyncpg in this process."""
+async def measure_bare(connection: AsyncConnection, views: list[tuple[str, int]]) -> list[float]:
+    """The same statements the endpoint runs (problems.db.reads), through asyncpg in this process, on a connection
+    in autocommit as the service's."""
     from problems.db import reads
     from problems.domain import clusters
 
@@ -268,10 +269,10 @@ async def measure_bare(session: AsyncSession, views: list[tuple[str, int]]) -> l
         filters = reads.Filters()
         started = time.perf_counter()
         if clusters.shows_features(zoom):
-            await reads.map_features_json(session, filters, box, clusters.MAX_FEATURES)
+            await reads.map_features_json(connection, filters, box, clusters.MAX_FEATURES)
         else:
             level = clusters.level_for_zoom(zoom)
-            await reads.map_clusters(session, filters, level, clusters.cell_ranges(box, level), box)
+            await reads.map_clusters_json(connection, filters, level, clusters.cell_ranges(box, level), box)
         times.append((time.perf_counter() - started) * 1000)
     return times
 
@@ -423,6 +424,10 @@ async def main(args: argparse.Namespace) -> None:
         engine = create_engine(settings, pool_size=2)
         sessions = create_session_factory(engine)
         if args.reuse:
+            # A previous run's intake left cell deltas that the service's worker would have folded by now.
+            from problems.usecases import map_cells
+
+            print(f"folded {await map_cells.fold(sessions):,} cell deltas left by the previous run", flush=True)
             args.problems = await _count(sessions, "SELECT count(*) FROM problems.problems")
             cells = await _count(sessions, "SELECT count(*) FROM problems.map_cells")
             loaded = {"cells": cells, "load_seconds": 0.0}
@@ -484,14 +489,14 @@ async def main(args: argparse.Namespace) -> None:
             results = {}
             cpu: dict[str, tuple[float, float]] = {}  # phase -> (service CPU s, this process's CPU s)
             raw = RawHttp("127.0.0.1", port)
-            async with sessions() as session:
+            async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
                 for label, views in (("city", city), ("country", country)):
                     await measure_http(raw, views[:20])  # warm-up
-                    await measure_bare(session, views[:20])
+                    await measure_bare(connection, views[:20])
                     server_cpu = process_cpu(server.pid)
                     http_ms, sizes = await measure_http(raw, views)
                     cpu[label] = (process_cpu(server.pid) - server_cpu, 0.0)
-                    bare_ms = await measure_bare(session, views)
+                    bare_ms = await measure_bare(connection, views)
                     results[label] = (http_ms, bare_ms, sizes)
             await raw.close()
             outbox_before = await _count(sessions, "SELECT count(*) FROM problems.outbox")

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI, Request
 from sqlalchemy import text
 
-from problems.api.deps import read_session
+from problems.api.deps import read_connection
 from problems.domain import clusters
 from problems.usecases import map_cells
 
@@ -52,16 +52,25 @@ async def test_country_zoom_clusters_count_public_problems_only(reading_client: 
     assert _counts(body) == 8
     assert body["total"] == 8
     for feature in body["features"]:
+        assert feature["type"] == "Feature"
         assert feature["geometry"]["type"] == "Point"
-        assert feature["properties"]["cluster"] is True
+        assert feature["properties"] == {"cluster": True, "count": feature["properties"]["count"]}
         west, south, east, north = feature["bbox"]
         lon, lat = feature["geometry"]["coordinates"]
         assert west <= lon <= east
         assert south <= lat <= north
+        # The id names the grid cell, and the bbox is that cell.
+        cell_x, cell_y = clusters.cell_of(lon, lat, level=4)
+        assert feature["id"] == f"cell:4:{cell_x}:{cell_y}"
+        assert [west, south] == pytest.approx(
+            [cell_x * clusters.cell_size(4) - 180, cell_y * clusters.cell_size(4) - 90]
+        )
+        assert east - west == pytest.approx(clusters.cell_size(4))
     # At zoom 8 the two towns (≈ 1.2° apart) are separate clusters at their own centroids.
     body = await _map(reading_client, seed, bbox="36,53,40,57", zoom=8)
     by_count = {f["properties"]["count"]: f["geometry"]["coordinates"] for f in body["features"]}
-    assert sorted(by_count) == [3, 5]
+    assert list(by_count) == [3, 5]  # cells south to north: Tula, then Kolomna
+    assert body["total"] == 8
     assert by_count[5] == pytest.approx([KOLOMNA[0] + 0.002, KOLOMNA[1]], abs=1e-6)
     assert by_count[3] == pytest.approx([TULA[0], TULA[1] + 0.001], abs=1e-6)
 
@@ -314,7 +323,7 @@ def test_grid_levels_and_cells() -> None:
 
 async def test_the_map_reads_in_autocommit(reading_app: FastAPI) -> None:
     """No BEGIN and ROLLBACK round trips around the map's query: each statement is its own transaction."""
-    async with read_session(Request({"type": "http", "app": reading_app, "headers": []})) as session:
-        first = (await session.execute(text("SELECT txid_current()"))).scalar_one()
-        second = (await session.execute(text("SELECT txid_current()"))).scalar_one()
+    async with read_connection(Request({"type": "http", "app": reading_app, "headers": []})) as connection:
+        first = (await connection.execute(text("SELECT txid_current()"))).scalar_one()
+        second = (await connection.execute(text("SELECT txid_current()"))).scalar_one()
     assert first != second

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from problems.api.deps import read_session
+from problems.api.deps import read_connection
 from problems.db import reads
 from problems.domain import clusters
 from problems.domain.statuses import STATUS_NAMES
@@ -63,7 +63,7 @@ def _statuses(values: list[str] | None) -> list[str] | None:
 
 
 async def _filters(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     map_code: str | None,
     category: str | None,
@@ -125,9 +125,9 @@ async def problem_map(
         box = clusters.parse_bbox(bbox)
     except clusters.BBoxError as error:
         raise _bad("query.bbox", str(error)) from None
-    async with read_session(request) as session:
+    async with read_connection(request) as connection:
         filters = await _filters(
-            session,
+            connection,
             map_code=map_code,
             category=category,
             status=status,
@@ -136,27 +136,19 @@ async def problem_map(
             territory=territory,
         )
         if clusters.shows_features(zoom):
-            features, found = await reads.map_features_json(session, filters, box, clusters.MAX_FEATURES)
-            return Response(
-                clusters.feature_collection_json(
-                    features,
-                    bbox=box,
-                    zoom=zoom,
-                    truncated=found > clusters.MAX_FEATURES,
-                    total=min(found, clusters.MAX_FEATURES),
-                ),
-                media_type=GEOJSON,
-            )
-        level = clusters.level_for_zoom(zoom)
-        found_cells = await reads.map_clusters(session, filters, level, clusters.cell_ranges(box, level), box)
-    body = clusters.feature_collection(
-        [clusters.cluster_feature(c, level) for c in found_cells],
-        bbox=box,
-        zoom=zoom,
-        clustered=True,
-        truncated=False,
+            features, found = await reads.map_features_json(connection, filters, box, clusters.MAX_FEATURES)
+            clustered, truncated, total = False, found > clusters.MAX_FEATURES, min(found, clusters.MAX_FEATURES)
+        else:
+            level = clusters.level_for_zoom(zoom)
+            ranges = clusters.cell_ranges(box, level)
+            features, total = await reads.map_clusters_json(connection, filters, level, ranges, box)
+            clustered, truncated = True, False
+    return Response(
+        clusters.feature_collection_json(
+            features, bbox=box, zoom=zoom, clustered=clustered, truncated=truncated, total=total
+        ),
+        media_type=GEOJSON,
     )
-    return JSONResponse(body, media_type=GEOJSON)
 
 
 class PointOut(BaseModel):

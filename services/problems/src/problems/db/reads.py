@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     Text,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -37,12 +38,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Select
 
 from problems.db.subscription_tables import PUBLIC_PROBLEM, degrees_reach, map_cell_deltas, map_cells
 from problems.db.tables import applicants, categories, maps, photos, problems
-from problems.domain.clusters import PUBLIC_STATUSES, BBox, CellRange, Cluster, cell_size
+from problems.domain.clusters import PUBLIC_STATUSES, BBox, CellRange, cell_size
 from problems.domain.statuses import STATUS_NAMES
 
 p = problems
@@ -77,14 +78,14 @@ class UnknownCode(LookupError):
     """A map or category code that does not exist (the message names the field)."""
 
 
-async def resolve_map(session: AsyncSession, code: str) -> uuid.UUID:
+async def resolve_map(session: AsyncSession | AsyncConnection, code: str) -> uuid.UUID:
     map_id = (await session.execute(select(maps.c.id).where(maps.c.code == code))).scalar_one_or_none()
     if map_id is None:
         raise UnknownCode("map")
     return uuid.UUID(str(map_id))
 
 
-async def resolve_category(session: AsyncSession, code: str) -> list[uuid.UUID]:
+async def resolve_category(session: AsyncSession | AsyncConnection, code: str) -> list[uuid.UUID]:
     """The category and all its descendants (a filter on «ЖКХ» includes its subcategories)."""
     tree = select(categories.c.id).where(categories.c.code == code).cte("tree", recursive=True)
     tree = tree.union_all(select(categories.c.id).where(categories.c.parent_id == tree.c.id))
@@ -163,14 +164,17 @@ def _narrowing(statuses: list[str]) -> list[str] | None:
     return None if set(statuses) == set(PUBLIC_STATUSES) else statuses
 
 
-@functools.lru_cache(maxsize=32)
-def _cells_statement(parts: int, by_map: bool, by_category: bool) -> Select[Any]:
-    """The clustering SELECT over the cell table, with bind parameters only, built once per shape.
+def _any_of(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``column = ANY(:name)`` with the list bound as one array: the SQL text stays the same whatever the list's
+    length, where an expanding ``IN`` is re-rendered for every execution (a twentieth of a country view's CPU) and
+    makes a new prepared statement for every length."""
+    return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
 
-    Building the construct and its cache key per request cost more CPU than PostgreSQL spends answering it
-    (a country view's ~3 ms query); with values bound, SQLAlchemy reuses this statement and its compiled form.
-    Parameters: ``level``, ``statuses`` (expanding), ``x0_i, x1_i, y0_i, y1_i`` per range ``i < parts``, and
-    ``map_id`` / ``category_ids`` (expanding) when ``by_map`` / ``by_category``."""
+
+def _cells(parts: int, by_map: bool, by_category: bool) -> Select[Any]:
+    """Per-cell counts and mean coordinates from the cell table, with bind parameters only: ``level``,
+    ``statuses`` (expanding), ``x0_i, x1_i, y0_i, y1_i`` per range ``i < parts``, and ``map_id`` /
+    ``category_ids`` (expanding) when ``by_map`` / ``by_category``."""
 
     def cells(t: Any) -> Select[Any]:
         where: list[ColumnElement[bool]] = [
@@ -184,12 +188,12 @@ def _cells_statement(parts: int, by_map: bool, by_category: bool) -> Select[Any]
                     for i in range(parts)
                 ]
             ),
-            t.c.status.in_(bindparam("statuses", type_=t.c.status.type, expanding=True)),
+            _any_of(t.c.status, "statuses"),
         ]
         if by_map:
             where.append(t.c.map_id == bindparam("map_id", type_=t.c.map_id.type))
         if by_category:
-            where.append(t.c.category_id.in_(bindparam("category_ids", type_=t.c.category_id.type, expanding=True)))
+            where.append(_any_of(t.c.category_id, "category_ids"))
         return select(t.c.cell_x, t.c.cell_y, t.c.n, t.c.sum_lon, t.c.sum_lat).where(*where)
 
     # The folded cells plus the deltas the worker has not folded yet (migration 0004): exact at every moment.
@@ -208,26 +212,14 @@ def _cells_statement(parts: int, by_map: bool, by_category: bool) -> Select[Any]
     )
 
 
-def clusters_query(
-    filters: Filters, level: int, ranges: list[CellRange], bbox: BBox
-) -> tuple[Select[Any], dict[str, Any]]:
-    """The SELECT that clusters the map and its parameters (the benchmark times the very same query bare)."""
-    statuses = _map_statuses(filters)
-    if uses_cell_table(filters):
-        by_map, by_category = filters.map_id is not None, filters.category_ids is not None
-        params: dict[str, Any] = {"level": level, "statuses": statuses}
-        for i, r in enumerate(ranges):
-            params.update({f"x0_{i}": r.x0, f"x1_{i}": r.x1, f"y0_{i}": r.y0, f"y1_{i}": r.y1})
-        if by_map:
-            params["map_id"] = filters.map_id
-        if by_category:
-            params["category_ids"] = filters.category_ids
-        return _cells_statement(len(ranges), by_map, by_category), params
+def _live_cells(filters: Filters, level: int, bbox: BBox) -> Select[Any]:
+    """Per-cell counts and mean coordinates computed from the problems themselves (a period or territory filter,
+    which the cell table does not keep)."""
     size = cell_size(level)
-    cx = func.floor((func.ST_X(p.c.point) + 180.0) / size).label("cell_x")
-    cy = func.floor((func.ST_Y(p.c.point) + 90.0) / size).label("cell_y")
-    live = Filters(**{**filters.__dict__, "statuses": _narrowing(statuses), "bbox": bbox})
-    query = (
+    cx = func.floor((func.ST_X(p.c.point) + 180.0) / size)
+    cy = func.floor((func.ST_Y(p.c.point) + 90.0) / size)
+    live = Filters(**{**filters.__dict__, "statuses": _narrowing(_map_statuses(filters)), "bbox": bbox})
+    return (
         select(
             cast(cx, Integer).label("cell_x"),
             cast(cy, Integer).label("cell_y"),
@@ -238,16 +230,78 @@ def clusters_query(
         .where(*_where(live, Viewer()))
         .group_by(text("1"), text("2"))
     )
-    return query, {}
 
 
-async def map_clusters(
-    session: AsyncSession, filters: Filters, level: int, ranges: list[CellRange], bbox: BBox
-) -> list[Cluster]:
-    query, params = clusters_query(filters, level, ranges, bbox)
-    # Core on the session's connection: the ORM's execution layer was a tenth of a country-zoom answer's CPU
-    rows = await (await session.connection()).execute(query, params)
-    return [Cluster(int(r.cell_x), int(r.cell_y), int(r.n), float(r.lon), float(r.lat)) for r in rows]
+def _rounded(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Six decimals (about 10 cm), back as a float so that JSON prints it shortest (``37.62``, not ``37.620000``)."""
+    return cast(func.round(cast(value, postgresql.NUMERIC), 6), Float)
+
+
+def _clusters_json(cells: Select[Any], level: Any, size: Any) -> Select[str, int]:
+    """The cells as a JSON array of GeoJSON Features built by PostgreSQL, and the problems they hold in all.
+
+    A cluster is a point at its problems' mean position, with their ``count`` and the grid cell as its ``bbox``
+    (a client zooms to it on click); cells go south to north, west to east. Python neither parses nor re-encodes
+    them: for a country view that was most of the service's own time per answer, as much as the query's."""
+    c = cells.subquery("c")
+    west = c.c.cell_x * size - 180.0
+    south = c.c.cell_y * size - 90.0
+    feature = func.json_build_object(
+        "type",
+        "Feature",
+        "id",
+        func.concat("cell:", level, ":", c.c.cell_x, ":", c.c.cell_y),
+        "geometry",
+        func.json_build_object(
+            "type", "Point", "coordinates", func.json_build_array(_rounded(c.c.lon), _rounded(c.c.lat))
+        ),
+        "bbox",
+        func.json_build_array(_rounded(west), _rounded(south), _rounded(west + size), _rounded(south + size)),
+        "properties",
+        func.json_build_object("cluster", true(), "count", c.c.n),
+    )
+    features = func.json_agg(aggregate_order_by(feature, c.c.cell_y, c.c.cell_x))
+    return select(
+        cast(func.coalesce(features, cast(literal("[]"), JSON)), Text).label("features"),
+        cast(func.coalesce(func.sum(c.c.n), 0), postgresql.BIGINT).label("found"),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _clusters_json_statement(parts: int, by_map: bool, by_category: bool) -> Select[str, int]:
+    """:func:`_clusters_json` over the cell table, built once per filter shape: building the construct and its cache
+    key per request cost more CPU than PostgreSQL spends answering it. Parameters: those of :func:`_cells`, and
+    ``size`` (degrees per cell at ``level``)."""
+    return _clusters_json(
+        _cells(parts, by_map, by_category), bindparam("level", type_=Integer), bindparam("size", type_=Float)
+    )
+
+
+def clusters_json_query(
+    filters: Filters, level: int, ranges: list[CellRange], bbox: BBox
+) -> tuple[Select[str, int], dict[str, Any]]:
+    """The SELECT that clusters the map (see :func:`_clusters_json`) and its parameters: over the trigger-kept cell
+    table when the filters allow, else over the problems themselves."""
+    if not uses_cell_table(filters):
+        return _clusters_json(_live_cells(filters, level, bbox), literal(level), literal(cell_size(level))), {}
+    by_map, by_category = filters.map_id is not None, filters.category_ids is not None
+    params: dict[str, Any] = {"level": level, "size": cell_size(level), "statuses": _map_statuses(filters)}
+    for i, r in enumerate(ranges):
+        params.update({f"x0_{i}": r.x0, f"x1_{i}": r.x1, f"y0_{i}": r.y0, f"y1_{i}": r.y1})
+    if by_map:
+        params["map_id"] = filters.map_id
+    if by_category:
+        params["category_ids"] = filters.category_ids
+    return _clusters_json_statement(len(ranges), by_map, by_category), params
+
+
+async def map_clusters_json(
+    connection: AsyncConnection, filters: Filters, level: int, ranges: list[CellRange], bbox: BBox
+) -> tuple[str, int]:
+    """The map's clusters as a JSON array of Features, and the problems they hold in all."""
+    query, params = clusters_json_query(filters, level, ranges, bbox)
+    row = (await connection.execute(query, params)).one()
+    return str(row.features), int(row.found)
 
 
 def features_query(filters: Filters, bbox: BBox, limit: int) -> Select[Any]:
@@ -354,11 +408,11 @@ def _features_json_statement(parts: int, narrowed: bool, by_map: bool, by_catego
     ``map_id``, ``category_ids`` (expanding lists) when ``narrowed``, ``by_map``, ``by_category``."""
     where: list[ColumnElement[bool]] = [PUBLIC_PROBLEM]  # type: ignore[list-item]
     if narrowed:
-        where.append(p.c.status.in_(bindparam("statuses", type_=p.c.status.type, expanding=True)))
+        where.append(_any_of(p.c.status, "statuses"))
     if by_map:
         where.append(p.c.map_id == bindparam("map_id", type_=p.c.map_id.type))
     if by_category:
-        where.append(p.c.category_id.in_(bindparam("category_ids", type_=p.c.category_id.type, expanding=True)))
+        where.append(_any_of(p.c.category_id, "category_ids"))
     envelopes = [
         func.ST_MakeEnvelope(*(bindparam(f"{side}_{i}", type_=Float) for side in "wsen"), 4326) for i in range(parts)
     ]
@@ -393,9 +447,9 @@ def features_json_query(filters: Filters, bbox: BBox, limit: int) -> tuple[Selec
     return statement, params
 
 
-async def map_features_json(session: AsyncSession, filters: Filters, bbox: BBox, limit: int) -> tuple[str, int]:
+async def map_features_json(connection: AsyncConnection, filters: Filters, bbox: BBox, limit: int) -> tuple[str, int]:
     query, params = features_json_query(filters, bbox, limit)
-    row = (await (await session.connection()).execute(query, params)).one()
+    row = (await connection.execute(query, params)).one()
     return str(row.features), int(row.found)
 
 
@@ -495,9 +549,9 @@ __all__ = [
     "Filters",
     "UnknownCode",
     "Viewer",
-    "clusters_query",
+    "clusters_json_query",
     "features_query",
-    "map_clusters",
+    "map_clusters_json",
     "map_features_json",
     "problem_summaries",
     "resolve_category",

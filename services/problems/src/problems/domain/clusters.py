@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
 
 CELL_LEVELS: tuple[int, ...] = (2, 4, 6, 8, 10, 12)
 """Grid levels stored in ``map_cells`` (the migration's trigger uses the same list)."""
@@ -165,48 +164,12 @@ def cell_ranges(bbox: BBox, level: int) -> list[CellRange]:
     return ranges
 
 
-@dataclass(frozen=True)
-class Cluster:
-    cell_x: int
-    cell_y: int
-    count: int
-    lon: float
-    """Mean longitude of the problems in the cell (where the cluster's marker goes)."""
-    lat: float
-
-
-def cluster_feature(cluster: Cluster, level: int) -> dict[str, Any]:
-    """A cluster as a GeoJSON Feature: a point at the cell's centroid, with the count and the cell's bbox
-    (a client zooms to it on click)."""
-    size = cell_size(level)
-    west = cluster.cell_x * size - 180.0
-    south = cluster.cell_y * size - 90.0
-    return {
-        "type": "Feature",
-        "id": f"cell:{level}:{cluster.cell_x}:{cluster.cell_y}",
-        "geometry": {"type": "Point", "coordinates": [round(cluster.lon, 6), round(cluster.lat, 6)]},
-        "bbox": [round(west, 6), round(south, 6), round(west + size, 6), round(south + size, 6)],
-        "properties": {"cluster": True, "count": cluster.count},
-    }
-
-
-def feature_collection_json(features_json: str, *, bbox: BBox, zoom: int, truncated: bool, total: int) -> str:
-    """The FeatureCollection around a JSON array of Features the database built (no parsing, no re-encoding)."""
+def feature_collection_json(
+    features_json: str, *, bbox: BBox, zoom: int, clustered: bool, truncated: bool, total: int
+) -> str:
+    """The FeatureCollection around a JSON array of Features the database built (no parsing, no re-encoding), with
+    foreign members saying how it was built (RFC 7946 §6.1): ``total`` is the problems shown, one per Feature, or
+    held by the clusters."""
     head = json.dumps({"type": "FeatureCollection", "bbox": bbox.as_list()})[:-1]
-    tail = json.dumps({"zoom": zoom, "clustered": False, "truncated": truncated, "total": total})[1:]
+    tail = json.dumps({"zoom": zoom, "clustered": clustered, "truncated": truncated, "total": total})[1:]
     return f'{head}, "features": {features_json}, {tail}'
-
-
-def feature_collection(
-    features: list[dict[str, Any]], *, bbox: BBox, zoom: int, clustered: bool, truncated: bool
-) -> dict[str, Any]:
-    """The FeatureCollection with foreign members saying how it was built (RFC 7946 §6.1)."""
-    return {
-        "type": "FeatureCollection",
-        "bbox": bbox.as_list(),
-        "features": features,
-        "zoom": zoom,
-        "clustered": clustered,
-        "truncated": truncated,
-        "total": sum(f["properties"]["count"] for f in features) if clustered else len(features),
-    }
