@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractConnection, AbstractExchange, DeliveryMode
-from sqlalchemy import BigInteger, Row, any_, bindparam, select, update
+from sqlalchemy import BigInteger, Row, Text, any_, bindparam, cast, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -96,7 +95,14 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox.c.id, outbox.c.event_id, outbox.c.routing_key, outbox.c.body, outbox.c.headers)
+                    # The body as PostgreSQL's text of the JSONB: published as it is, without a decode and a re-encode.
+                    select(
+                        outbox.c.id,
+                        outbox.c.event_id,
+                        outbox.c.routing_key,
+                        cast(outbox.c.body, Text).label("body"),
+                        outbox.c.headers,
+                    )
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
@@ -133,7 +139,7 @@ class OutboxRelay:
     async def _publish(exchange: AbstractExchange, row: Row[*tuple[Any, ...]]) -> None:
         await exchange.publish(
             aio_pika.Message(
-                body=json.dumps(row.body, ensure_ascii=False, separators=(",", ":")).encode(),
+                body=row.body.encode(),
                 content_type=CONTENT_TYPE,
                 message_id=str(row.event_id),
                 headers=dict(row.headers or {}),

@@ -8,7 +8,7 @@ migration of their own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from sqlalchemy import (
     BigInteger,
@@ -16,12 +16,14 @@ from sqlalchemy import (
     DateTime,
     Identity,
     Index,
+    Insert,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
     Table,
     Text,
     func,
+    insert,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -34,6 +36,11 @@ class KitTables:
     outbox: Table
     inbox: Table
     idempotency_keys: Table
+
+    @cached_property
+    def outbox_insert(self) -> Insert:
+        """The outbox's INSERT, built once (a unit of work commits it with its events as parameters)."""
+        return insert(self.outbox)
 
     @property
     def notify_channel(self) -> str:

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.events import CloudEvent
@@ -70,8 +69,10 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         if self._pending:
-            await self.session.execute(
-                insert(self.tables.outbox),
+            # Core on the session's connection: the ORM's bulk-insert path cost a one-event commit a tenth of its CPU.
+            connection = await self.session.connection()
+            await connection.execute(
+                self.tables.outbox_insert,
                 [
                     {
                         "event_id": event.id,
