@@ -199,9 +199,9 @@ def main() -> None:
         with (
             process([*uvicorn, "--port", str(upstream_port), "bench_upstream:app"], cwd=tmp) as upstream_pid,
             process([*uvicorn, "--port", str(gateway_port), *gateway_options], env=env) as gw,
-            process([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf")]),
+            process([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf")]) as nginx_pid,
         ):
-            pids = {"gateway": gw, "upstream": upstream_pid}
+            pids = {"gateway": gw, "upstream": upstream_pid, "nginx": nginx_pid}
             targets = {
                 "direct": f"{upstream}{PATH}",
                 "gateway": f"http://127.0.0.1:{gateway_port}{PATH}",
@@ -223,7 +223,8 @@ def main() -> None:
                     print(
                         f"round {round_number} {name:8s} {result.rps:9.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
                         f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  CPU/request: gateway "
-                        f"{result.cpu_us['gateway']:4.0f} us, upstream {result.cpu_us['upstream']:4.0f} us"
+                        f"{result.cpu_us['gateway']:4.0f} us, nginx {result.cpu_us['nginx']:4.0f} us, upstream "
+                        f"{result.cpu_us['upstream']:4.0f} us"
                     )
                     if name not in best or result.rps > best[name].rps:
                         best[name] = result
@@ -238,10 +239,11 @@ def main() -> None:
     print()
     print(f"gateway/direct throughput {throughput:.2f} (goal >= 0.60): {'PASS' if throughput >= 0.6 else 'FAIL'}")
     print(f"gateway/nginx p99         {latency:.2f} (goal <= 1.50): {'PASS' if latency <= 1.5 else 'FAIL'}")
-    if gateway.cpu_us and direct.cpu_us:
+    if gateway.cpu_us and direct.cpu_us and proxy.cpu_us:
         # Moves much less than the rates when other work loads the machine: compare this one between runs.
         print(
-            f"CPU per proxied request: gateway {gateway.cpu_us['gateway']:.0f} us (all its processes), upstream "
+            f"CPU per proxied request: gateway {gateway.cpu_us['gateway']:.0f} us (all its processes; nginx "
+            f"{proxy.cpu_us['nginx']:.0f} us), upstream "
             f"{direct.cpu_us['upstream']:.0f} us when asked directly; gateway/upstream "
             f"{gateway.cpu_us['gateway'] / max(1.0, direct.cpu_us['upstream']):.2f}. Load average now "
             f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores."
