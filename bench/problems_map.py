@@ -14,7 +14,8 @@ Figures, each after a warm-up:
 
 * city zoom: ``GET /api/v1/problems/map`` at zoom 13 (a 1280×800 px view, ≈ 0.22° × 0.08°) centred near a
   random city (weighted by population), ≤ 500 problems per answer; HTTP p50/p95 vs the bare query p50/p95
-  (the same SQLAlchemy statement, run through asyncpg in this process, same views in the same order). HTTP is
+  (the same SQLAlchemy statement, run through asyncpg in this process, same views in the same order, the two
+  alternating in runs of ten views so that both see the same state of a shared machine). HTTP is
   timed over one keep-alive connection by a bare socket client (``RawHttp``), so that a Python HTTP client's own
   CPU is not counted as the service's.
 * country zoom: zoom 3 and 4 views of the whole country (clusters from the trigger-kept ``map_cells``).
@@ -493,10 +494,17 @@ async def main(args: argparse.Namespace) -> None:
                 for label, views in (("city", city), ("country", country)):
                     await measure_http(raw, views[:20])  # warm-up
                     await measure_bare(connection, views[:20])
-                    server_cpu = process_cpu(server.pid)
-                    http_ms, sizes = await measure_http(raw, views)
-                    cpu[label] = (process_cpu(server.pid) - server_cpu, 0.0)
-                    bare_ms = await measure_bare(connection, views)
+                    # HTTP and bare in alternating runs of ten views: the shared machine's speed drifts over a
+                    # minute, and two long phases one after the other would each see a different machine.
+                    http_ms, bare_ms, sizes, service_cpu = [], [], [], 0.0
+                    for start in range(0, len(views), 10):
+                        server_cpu = process_cpu(server.pid)
+                        times, answered = await measure_http(raw, views[start : start + 10])
+                        service_cpu += process_cpu(server.pid) - server_cpu
+                        http_ms += times
+                        sizes += answered
+                        bare_ms += await measure_bare(connection, views[start : start + 10])
+                    cpu[label] = (service_cpu, 0.0)
                     results[label] = (http_ms, bare_ms, sizes)
             await raw.close()
             outbox_before = await _count(sessions, "SELECT count(*) FROM problems.outbox")
