@@ -18,6 +18,9 @@ import pytest
 from servicekit.testing.plugin import TestStack
 
 ROOT = Path(__file__).resolve().parents[1]
+MAIL_SINK = "mail-sink"
+SMTP_ADDRESS = "127.0.0.1:1025"
+"""Where the Procfile's mail sink listens (every service's SMTP default)."""
 
 
 def procfile() -> dict[str, str]:
@@ -41,6 +44,10 @@ class RunningStack:
     service_urls: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: Path = ROOT
+    smtp_port: int = 0
+    """The mail sink's port; what it received is in ``logs / "mail"`` (a Maildir)."""
+    inbound_smtp_port: int = 0
+    """Where routing-mail receives officials' e-mailed answers."""
 
     def stop(self, name: str) -> None:
         process = self.processes[name]
@@ -75,10 +82,19 @@ def running_stack(gorod_stack: TestStack, tmp_path_factory: pytest.TempPathFacto
     commands = procfile()
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    ports = {name: free_port() for name in commands if not name.endswith("-worker")}
+    ports = {name: free_port() for name, command in commands.items() if "--port" in shlex.split(command)}
     service_urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items() if name != "gateway"}
     for name, url in service_urls.items():
         env[f"GATEWAY_{name.upper()}_URL"] = url
+    # The e-mail side on ports of its own too: the development SMTP sink, every sender pointed at it, and the
+    # routing-mail process's receiver of officials' answers.
+    smtp_port = free_port()
+    commands[MAIL_SINK] = commands[MAIL_SINK].replace(f" -l {SMTP_ADDRESS} ", f" -l 127.0.0.1:{smtp_port} ")
+    commands[MAIL_SINK] = commands[MAIL_SINK].replace(" .run/mail", f" {log_dir / 'mail'}")
+    for prefix in ("AUTH_", "PROBLEMS_", "ROUTING_MAIL_"):
+        env[f"{prefix}SMTP_PORT"] = str(smtp_port)
+    inbound_smtp_port = free_port()
+    env["ROUTING_MAIL_INBOUND_PORT"] = str(inbound_smtp_port)
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name, command in commands.items():
@@ -88,7 +104,7 @@ def running_stack(gorod_stack: TestStack, tmp_path_factory: pytest.TempPathFacto
         gateway_url = f"http://127.0.0.1:{ports['gateway']}"
         for url in [*service_urls.values(), gateway_url]:
             _wait_ready(f"{url}/health/ready", processes)
-        yield RunningStack(gateway_url, service_urls, processes, log_dir)
+        yield RunningStack(gateway_url, service_urls, processes, log_dir, smtp_port, inbound_smtp_port)
     finally:
         for process in processes.values():
             if process.poll() is None:

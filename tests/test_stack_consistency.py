@@ -31,6 +31,16 @@ INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
 INFRASTRUCTURE = {"postgres", "rabbitmq"}
 GATEWAY_INFRASTRUCTURE = {"redis"}
 """Redis keeps the gateway's rate-limit counters, shared by its worker processes; nothing else uses it."""
+MAIL_SINK = "mail-sink"
+"""The development SMTP server: every e-mail the stack sends lands in its Maildir (Procfile and compose alike)."""
+EXTRA_PROCESSES = {"routing-mail": "python -m routing.mail", MAIL_SINK: None}
+"""Processes beyond each service's API and worker, with the command both files must run (None: not compared)."""
+EXTRA_SETTINGS = {"routing": ["routing.mail.settings:MailSettings"]}
+"""Settings classes a service reads beside its ServiceSettings (their env names are valid in its containers)."""
+SMTP_SETTINGS = {"auth": "auth.settings:AuthSettings", "problems": "problems.settings:ProblemsSettings"} | {
+    "routing": "routing.mail.settings:MailSettings"
+}
+"""Where each service that sends e-mail keeps its ``smtp_host`` and ``smtp_port``."""
 DATABASE = "gorod"
 ROLE_PREFIX = "gorod_"
 REQUIRED_ENV = ("DATABASE_URL", "AMQP_URL")
@@ -183,7 +193,23 @@ def expected_databases() -> dict[str, provision.ServiceDatabase]:
 
 
 def expected_processes() -> set[str]:
-    return {"gateway"} | {name for service in SERVICES for name in (service, f"{service}-worker")}
+    return (
+        {"gateway"} | {name for service in SERVICES for name in (service, f"{service}-worker")} | set(EXTRA_PROCESSES)
+    )
+
+
+def load_class(path: str) -> type[Any]:
+    module, _, name = path.partition(":")
+    cls: type[Any] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def service_env_names(service: str) -> set[str]:
+    """Every environment variable a service's processes read: its ServiceSettings' and its other settings'."""
+    names = env_names(settings_class(service))
+    for path in EXTRA_SETTINGS.get(service, []):
+        names |= env_names(load_class(path))
+    return names
 
 
 def test_services_are_discovered() -> None:
@@ -199,7 +225,7 @@ def test_procfile_runs_every_service_and_its_worker() -> None:
     expected, actual = expected_processes(), set(procfile())
     assert actual == expected, (
         f"Procfile: add processes {sorted(expected - actual)}, remove {sorted(actual - expected)} "
-        "(each services/<name> needs `<name>` and `<name>-worker`, plus `gateway`)"
+        f"(each services/<name> needs `<name>` and `<name>-worker`, plus `gateway` and {sorted(EXTRA_PROCESSES)})"
     )
 
 
@@ -207,8 +233,41 @@ def test_compose_runs_every_service_and_its_worker() -> None:
     expected, actual = expected_processes() | INFRASTRUCTURE | GATEWAY_INFRASTRUCTURE, set(compose())
     assert actual == expected, (
         f"docker-compose.yml: add services {sorted(expected - actual)}, remove {sorted(actual - expected)} "
-        "(each services/<name> needs `<name>` and `<name>-worker`, plus gateway, postgres, rabbitmq, redis)"
+        "(each services/<name> needs `<name>` and `<name>-worker`, plus gateway, postgres, rabbitmq, redis and "
+        f"{sorted(EXTRA_PROCESSES)})"
     )
+
+
+@pytest.mark.parametrize("process", sorted(name for name, command in EXTRA_PROCESSES.items() if command))
+def test_extra_processes_run_the_same_command_everywhere(process: str) -> None:
+    command = compose().get(process, {}).get("command")
+    command = " ".join(command) if isinstance(command, list) else command
+    assert command == EXTRA_PROCESSES[process], f"docker-compose.yml `{process}`: run {EXTRA_PROCESSES[process]}"
+    assert procfile().get(process) == EXTRA_PROCESSES[process], f"Procfile `{process}`: run {EXTRA_PROCESSES[process]}"
+
+
+def smtp_listen(command: str) -> tuple[str, int]:
+    """The ``-l host:port`` of an aiosmtpd command line."""
+    host, _, port = command.split(" -l ", 1)[1].split()[0].rpartition(":")
+    return host, int(port)
+
+
+@pytest.mark.parametrize("service", sorted(SMTP_SETTINGS))
+def test_every_service_sends_its_mail_to_the_sink(service: str) -> None:
+    """`make up`: the settings' defaults are the Procfile's sink; compose: the SMTP host is the sink's container."""
+    fields = load_class(SMTP_SETTINGS[service]).model_fields
+    default = (fields["smtp_host"].default, fields["smtp_port"].default)
+    assert default == smtp_listen(procfile()[MAIL_SINK]), (
+        f"{SMTP_SETTINGS[service]}: smtp_host/smtp_port default {default}, but the Procfile's {MAIL_SINK} listens "
+        f"on {smtp_listen(procfile()[MAIL_SINK])}"
+    )
+    prefix = load_class(SMTP_SETTINGS[service]).model_config["env_prefix"]
+    for name, container in compose().items():
+        env = environment(container)
+        if any(key.startswith(prefix) for key in env) and name != MAIL_SINK:
+            assert env.get(f"{prefix}SMTP_HOST") == MAIL_SINK, f"docker-compose.yml `{name}`: {prefix}SMTP_HOST"
+    sink_port = smtp_listen(" ".join(compose()[MAIL_SINK]["command"]))[1]
+    assert sink_port == default[1], f"docker-compose.yml `{MAIL_SINK}`: listen on {default[1]}"
 
 
 # --- ports ------------------------------------------------------------------------------------------------
@@ -296,7 +355,7 @@ def test_service_env_prefix_is_its_name(service: str) -> None:
 def test_compose_env_names_are_settings_fields(service: str, process: str) -> None:
     name = service if process == "api" else f"{service}-worker"
     settings = settings_class(service)
-    valid = env_names(settings)
+    valid = service_env_names(service)
     env = set(environment(compose().get(name, {})))
     unknown = env - valid
     assert not unknown, (

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import json
+import re
+import smtplib
+import time
 import uuid
+from email.message import EmailMessage
 
 import aio_pika
 import asyncpg
@@ -71,6 +77,43 @@ async def test_every_worker_relays_its_own_outbox(gorod_stack: TestStack, runnin
         assert received == expected
     finally:
         await connection.close()
+
+
+def test_the_platforms_mail_lands_in_the_mail_sink(running_stack: RunningStack) -> None:
+    """A registration's confirmation mail goes from the auth process through SMTP to the Procfile's mail sink, and the
+    e-mail channel's process (`routing-mail`) is up and receiving."""
+    address = f"sink-{uuid.uuid4().hex[:10]}@example.org"
+    with httpx.Client(base_url=running_stack.service_urls["auth"], timeout=10) as client:
+        page = client.get("/register")
+        version = re.search(r'name="consent_version" value="([^"]+)"', page.text)
+        assert version, page.text[:500]
+        form = {
+            "csrf_token": client.cookies["gorod_csrf"],
+            "email": address,
+            "password": "Correct horse 2026",
+            "full_name": "Анна Смирнова",
+            "consent": "yes",
+            "consent_version": version.group(1),
+        }
+        assert client.post("/register", data=form).status_code == 200
+    maildir = running_stack.logs / "mail" / "new"
+    deadline = time.monotonic() + 30
+    found: list[EmailMessage] = []
+    while not found and time.monotonic() < deadline:
+        messages = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in maildir.glob("*")]
+        found = [m for m in messages if isinstance(m, EmailMessage) and m["To"] == address]
+        time.sleep(0.2)
+    assert found, f"no mail to {address} in {maildir}"
+    body = found[0].get_body()
+    assert body is not None
+    assert "/confirm-email" in body.get_content()
+
+    assert running_stack.processes["routing-mail"].poll() is None
+    with smtplib.SMTP("127.0.0.1", running_stack.inbound_smtp_port, timeout=10) as receiver:
+        receiver.ehlo()
+        assert receiver.mail("x@example.org")[0] == 250
+        code, _ = receiver.rcpt("appeal+nosuchtoken@gorod.example")
+    assert code == 550  # not one of our reply addresses: not a relay
 
 
 def test_gateway_reports_a_service_that_is_down(running_stack: RunningStack) -> None:

@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = ROOT / ".run"
 PID_FILE = RUN_DIR / "honcho.pid"
 LOG_FILE = RUN_DIR / "gorod.log"
+MAIL_DIR = RUN_DIR / "mail"
+MAIL_SINK = "mail-sink"
+"""The Procfile's development SMTP server: every e-mail the platform sends lands in MAIL_DIR (a Maildir)."""
 GATEWAY = "http://127.0.0.1:8000"
 DATABASE = "gorod"
 VHOST = "gorod"
@@ -97,7 +100,42 @@ def local_redis_url(host: str = "127.0.0.1", port: int = 6379) -> str | None:
     return f"redis://{host}:{port}/0" if answer.startswith(b"+PONG") else None
 
 
-def start_processes() -> None:
+def procfile_processes() -> dict[str, str]:
+    """Process name → command, from the Procfile."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(
+        (name.strip(), command.strip())
+        for name, _, command in (line.partition(":") for line in lines if line.strip() and not line.startswith("#"))
+    )
+
+
+def smtp_address(command: str) -> tuple[str, int]:
+    """The ``-l host:port`` the mail sink's command listens on."""
+    host, _, port = command.split(" -l ", 1)[1].split()[0].rpartition(":")
+    return host, int(port)
+
+
+def port_taken(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def processes_to_start(processes: dict[str, str] | None = None) -> tuple[list[str], str]:
+    """The Procfile's processes to run, and where the e-mails the platform sends can be read.
+
+    The mail sink is left out when an SMTP server (a developer's own mail catcher, say) already listens on its
+    port: honcho stops every process when one exits, and the sink could not bind."""
+    processes = procfile_processes() if processes is None else processes
+    host, port = smtp_address(processes[MAIL_SINK])
+    if port_taken(host, port):
+        return [name for name in processes if name != MAIL_SINK], f"the SMTP server already on {host}:{port}"
+    return list(processes), f"{(MAIL_DIR / 'new').relative_to(ROOT)}/ (one file per message)"
+
+
+def start_processes(names: list[str]) -> None:
     RUN_DIR.mkdir(exist_ok=True)
     log = LOG_FILE.open("ab")
     env = dict(os.environ)
@@ -107,7 +145,7 @@ def start_processes() -> None:
     if redis_url:
         env["GATEWAY_REDIS_URL"] = redis_url
     process = subprocess.Popen(  # noqa: S603 - our own interpreter
-        [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)],
+        [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT), *names],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -132,7 +170,7 @@ def wait_until_healthy(seconds: float = 90) -> dict:
     return body
 
 
-def summary(health: dict, demo_lines: list[str]) -> str:
+def summary(health: dict, demo_lines: list[str], mail: str | None = None) -> str:
     services = health.get("services", {})
     rows = [
         "",
@@ -142,6 +180,7 @@ def summary(health: dict, demo_lines: list[str]) -> str:
         f"  Platform health               {GATEWAY}/health",
         "  RabbitMQ management           http://127.0.0.1:15672  (guest / guest)",
         f"  PostgreSQL                    127.0.0.1:5432, database {DATABASE!r} (schema + role per service)",
+        *([f"  E-mails the platform sends    {mail}"] if mail else []),
         "",
         "  Services (each with /docs, /health/ready, /metrics):",
     ]
@@ -162,8 +201,9 @@ def up() -> None:
     provision_stack()
     demo_lines = load_demo_data()
     print("gorod: starting the gateway, services and workers")
-    start_processes()
-    print(summary(wait_until_healthy(), demo_lines))
+    names, mail = processes_to_start()
+    start_processes(names)
+    print(summary(wait_until_healthy(), demo_lines, mail))
 
 
 def down() -> None:
