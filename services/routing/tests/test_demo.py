@@ -36,6 +36,21 @@ async def test_demo_twice_then_the_official_accepts(
             )
         ).one()
     assert tuple(counts) == (len(demo.TERRITORIES), len(demo.RULES))
+    async with kit.session_factory() as session:
+        channels = dict(
+            (
+                await session.execute(
+                    text(
+                        "SELECT id, channel || ' ' || coalesce(email, '') FROM routing.authorities WHERE id = ANY(:ids)"
+                    ),
+                    {"ids": [demo.authority_id(slug) for slug, *_ in demo.AUTHORITIES]},
+                )
+            ).all()
+        )
+    # Every demo authority takes appeals in its cabinet, but one, which shows the e-mail channel.
+    assert channels[demo.authority_id(demo.ECOLOGY)] == "email ekologia@kolomna.example"
+    assert channels[demo.authority_id(demo.ROADS)] == "cabinet "
+    assert demo.RULES["ecology.water"] == demo.ECOLOGY
     tokens = [re.search(r'"token": "([^"]+)"', line) for line in first + second]
     found = [m.group(1) for m in tokens if m]
     assert len(found) == 2  # nobody accepted yet: each run offers an invitation

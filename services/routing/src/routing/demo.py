@@ -1,9 +1,10 @@
 """Loads the routing service's demo data (safe to run twice): ``python -m routing.demo``.
 
 The demo town of every service (fixed by the lead): Московская область → городской округ Коломна → four
-districts (the quadrants of the town's extent), its administration with three departments, two supervisory
-bodies, jurisdiction rules for the problems service's category codes, and an invitation that binds the demo
-official (``official@example.org``, whose id auth creates at random) to the administration.
+districts (the quadrants of the town's extent), its administration with four departments (one of them takes
+appeals by e-mail only, so the demo shows that channel too), two supervisory bodies, jurisdiction rules for the
+problems service's category codes, and an invitation that binds the demo official (``official@example.org``, whose
+id auth creates at random) to the administration.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ ADMINISTRATION = "kolomna-administration"
 LANDSCAPING = "kolomna-blagoustroystvo"
 HOUSING = "kolomna-zhkh"
 ROADS = "kolomna-roads"
+ECOLOGY = "kolomna-ecology"
 PROSECUTOR = "kolomna-prosecutor"
 HOUSING_INSPECTION = "mo-gzhi"
 
@@ -66,6 +68,7 @@ AUTHORITIES = (
     (LANDSCAPING, "МКУ «Благоустройство Коломны»", "department", ADMINISTRATION, TOWN),
     (HOUSING, "Управление ЖКХ", "department", ADMINISTRATION, TOWN),
     (ROADS, "Управление дорожного хозяйства и транспорта", "department", ADMINISTRATION, TOWN),
+    (ECOLOGY, "Отдел экологии и природопользования", "department", ADMINISTRATION, TOWN),
     (PROSECUTOR, "Коломенская городская прокуратура", "supervisory", None, TOWN),
     (HOUSING_INSPECTION, "Госжилинспекция Московской области", "supervisory", None, REGION),
 )
@@ -84,10 +87,12 @@ RULES = {
     "housing.entrance": HOUSING,
     "housing.heating": HOUSING,
     "ecology.air": ADMINISTRATION,
-    "ecology.water": ADMINISTRATION,
+    "ecology.water": ECOLOGY,
 }
 """Category code → the authority (slug) that answers for it in the town. ``volunteer.help`` (the volunteers'
 map) is not an appeal to authorities and has no rule."""
+EMAIL_ONLY = {ECOLOGY: "ekologia@kolomna.example"}
+"""Authorities without a cabinet: their appeals go by e-mail (under ``make up``, into the local mail sink)."""
 RULE_NOTE = "распределение полномочий по постановлению Администрации городского округа Коломна"
 
 SUPERVISORS = (
@@ -136,21 +141,24 @@ async def seed(session: AsyncSession) -> None:
             "parent_id": authority_id(parent) if parent else None,
             "territory_id": territory_id(oktmo),
             "timezone": "Europe/Moscow",
-            "channel": "cabinet",
+            "channel": "email" if slug in EMAIL_ONLY else "cabinet",
+            "email": EMAIL_ONLY.get(slug),
         }
         statement = insert(authorities).values(id=authority_id(slug), **values)
         await session.execute(statement.on_conflict_do_update(index_elements=[authorities.c.id], set_=values))
     for code, slug in RULES.items():
+        rule = insert(jurisdiction_rules).values(
+            id=uuid.uuid5(uuid.NAMESPACE_URL, f"gorod:rule:{TOWN}:{code}"),
+            territory_id=territory_id(TOWN),
+            category_code=code,
+            authority_id=authority_id(slug),
+            note=RULE_NOTE,
+        )
         await session.execute(
-            insert(jurisdiction_rules)
-            .values(
-                id=uuid.uuid5(uuid.NAMESPACE_URL, f"gorod:rule:{TOWN}:{code}"),
-                territory_id=territory_id(TOWN),
-                category_code=code,
-                authority_id=authority_id(slug),
-                note=RULE_NOTE,
+            rule.on_conflict_do_update(
+                index_elements=[jurisdiction_rules.c.id],
+                set_={"authority_id": rule.excluded.authority_id, "note": rule.excluded.note},
             )
-            .on_conflict_do_nothing()
         )
     for oktmo, code, slug in SUPERVISORS:
         await session.execute(
@@ -205,7 +213,12 @@ async def load(settings: RoutingSettings) -> list[str]:
     finally:
         await engine.dispose()
     lines = [
-        f"routing: демо-город «городской округ Коломна»: {len(TERRITORIES)} территорий, {len(AUTHORITIES)} органов"
+        f"routing: демо-город «городской округ Коломна»: {len(TERRITORIES)} территорий, {len(AUTHORITIES)} органов",
+        *(
+            f"routing: «{name}» получает обращения по электронной почте ({EMAIL_ONLY[slug]})"
+            for slug, name, *_ in AUTHORITIES
+            if slug in EMAIL_ONLY
+        ),
     ]
     if token:
         lines.append(
