@@ -9,8 +9,6 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
-from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.audit import AuditLog
@@ -24,6 +22,7 @@ from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.routes import RouteTable, default_routes
 from gateway.settings import GatewaySettings
 from gateway.upstream_http import Origin, UpstreamClient
+from servicekit.http import metrics as request_metrics
 from servicekit.http.problems import install_problem_handlers
 from servicekit.logs import configure_logging
 
@@ -112,12 +111,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.edge = None
     app.state.open311 = None
     install_problem_handlers(app)
-    # The gateway's own routes (health, Open311, docs) are instrumented by the generic instrumentation; proxied
-    # requests never reach it and are counted by the proxy's own metrics.
-    registry = CollectorRegistry()
-    Instrumentator(registry=registry, excluded_handlers=["/metrics", "/health.*"]).instrument(app).expose(
-        app, endpoint="/metrics", include_in_schema=False
-    )
+    # The gateway's own routes (health, Open311, docs) are counted by the kit's request metrics, as the services'
+    # are; proxied requests never reach them and are counted by the proxy's own metrics, in the same registry.
+    registry = request_metrics.install(app)
     app.front = ProxyMiddleware(app.fastapi, state_of=lambda: app.state.edge, metrics=ProxyMetrics(registry))
     app.include_router(health_router)
     app.include_router(docs_router)

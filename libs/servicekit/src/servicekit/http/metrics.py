@@ -60,11 +60,14 @@ class RequestMetrics:
                 self.duration.labels(method, handler).observe(time.perf_counter() - started)
 
 
-def install(app: FastAPI) -> None:
-    """Count the app's requests in a registry of its own, exposed at ``/metrics`` (not in the OpenAPI schema)."""
-    registry = CollectorRegistry()
+def install(app: FastAPI, registry: CollectorRegistry | None = None) -> CollectorRegistry:
+    """Count the app's requests in ``registry`` (by default one of its own), exposed at ``/metrics`` (not in the
+    OpenAPI schema); returns the registry, for the app's other metrics."""
+    registry = CollectorRegistry() if registry is None else registry
     app.add_middleware(RequestMetrics, registry=registry)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return registry
