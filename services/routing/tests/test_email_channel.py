@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -116,6 +117,48 @@ async def delivery_of(kit: ServiceContext, appeal_id: uuid.UUID) -> Any:
         return (await session.execute(select(deliveries).where(deliveries.c.appeal_id == appeal_id))).one()
 
 
+@dataclass
+class EmailChannel:
+    """The e-mail channel's test set-up: the real service, the loopback SMTP peer standing for the authority's
+    mail server, and an authority that takes e-mail (``address``) for a category of its own (``code``)."""
+
+    kit: ServiceContext
+    consumer: ConsumerRunner
+    publish: Publish
+    peer: SmtpSink
+    mail: MailSettings
+    address: str
+    code: str
+
+    async def appeal(self, applicant: dict[str, Any] | None = APPLICANT) -> Any:
+        """A published problem in the category, and the appeal routing made of it (its e-mail still pending)."""
+        return await appeal_for(self.kit, self.consumer, self.publish, self.code, applicant)
+
+    async def dispatch(self, limit: int = 100) -> int:
+        return await email_channel.dispatch_due(self.kit.session_factory, self.mail, limit=limit)
+
+    async def sent(self, applicant: dict[str, Any] | None = APPLICANT) -> tuple[Any, EmailMessage]:
+        """An appeal, sent: the appeal and the e-mail the authority's server received."""
+        appeal = await self.appeal(applicant)
+        await self.dispatch()
+        return appeal, await self.peer.wait_for(to=self.address)
+
+    async def delivery(self, appeal_id: uuid.UUID) -> Any:
+        return await delivery_of(self.kit, appeal_id)
+
+
+@pytest.fixture
+def channel(
+    kit: ServiceContext,
+    consumer: ConsumerRunner,
+    publish: Publish,
+    peer: SmtpSink,
+    mail: MailSettings,
+    by_email: tuple[str, str],
+) -> EmailChannel:
+    return EmailChannel(kit, consumer, publish, peer, mail, *by_email)
+
+
 def reply_to(message: EmailMessage, text_: str, *, attachment: bytes | None = None) -> EmailMessage:
     reply = EmailMessage()
     reply["From"] = message["To"]
@@ -131,21 +174,14 @@ def reply_to(message: EmailMessage, text_: str, *, attachment: bytes | None = No
 
 
 async def test_appeal_goes_by_e_mail_and_the_reply_becomes_the_answer(
-    kit: ServiceContext,
-    consumer: ConsumerRunner,
-    publish: Publish,
-    peer: SmtpSink,
-    mail: MailSettings,
-    by_email: tuple[str, str],
-    client: httpx.AsyncClient,
-    gorod_stack: TestStack,
+    channel: EmailChannel, client: httpx.AsyncClient, gorod_stack: TestStack
 ) -> None:
-    address, code = by_email
-    appeal = await appeal_for(kit, consumer, publish, code, APPLICANT)
-    pending = await delivery_of(kit, appeal.id)
+    kit, peer, mail, address = channel.kit, channel.peer, channel.mail, channel.address
+    appeal = await channel.appeal()
+    pending = await channel.delivery(appeal.id)
     assert (pending.channel, pending.status) == ("email", "pending")
 
-    assert await email_channel.dispatch_due(kit.session_factory, mail, limit=100) >= 1
+    assert await channel.dispatch() >= 1
     message = await peer.wait_for(to=address)
     body = SmtpSink.text(message)
     assert message["Reply-To"] == f"appeal+{appeal.reply_token}@gorod.example"
@@ -154,9 +190,9 @@ async def test_appeal_goes_by_e_mail_and_the_reply_becomes_the_answer(
     for needed in (*APPLICANT.values(), "Глубокая яма у остановки", "Коломна, ул. Октябрьской Революции, 350"):
         assert needed in body
     assert "https://media.gorod.example/p/1.jpg" in body
-    sent = await delivery_of(kit, appeal.id)
+    sent = await channel.delivery(appeal.id)
     assert (sent.status, sent.attempts, sent.external_id) == ("sent", 1, message["Message-ID"])
-    assert await email_channel.dispatch_due(kit.session_factory, mail, limit=100) == 0 or len(peer.to(address)) == 1
+    assert await channel.dispatch() == 0 or len(peer.to(address)) == 1
 
     # The authority answers: through our SMTP receiver, with the history quoted and a PDF attached.
     async def handle(raw: bytes, mail_from: str | None, rcpt_tos: list[str]) -> None:
@@ -213,19 +249,8 @@ async def test_appeal_goes_by_e_mail_and_the_reply_becomes_the_answer(
     assert len(await outbox(kit, "routing.appeal.answered.v1", appeal.id)) == 1
 
 
-async def test_a_planned_answer_by_e_mail(
-    kit: ServiceContext,
-    consumer: ConsumerRunner,
-    publish: Publish,
-    peer: SmtpSink,
-    mail: MailSettings,
-    by_email: tuple[str, str],
-    client: httpx.AsyncClient,
-) -> None:
-    address, code = by_email
-    appeal = await appeal_for(kit, consumer, publish, code, None)  # anonymous: the platform's report
-    await email_channel.dispatch_due(kit.session_factory, mail, limit=100)
-    message = await peer.wait_for(to=address)
+async def test_a_planned_answer_by_e_mail(channel: EmailChannel, client: httpx.AsyncClient) -> None:
+    appeal, message = await channel.sent(applicant=None)  # anonymous: the platform's report
     assert message["Subject"].startswith("Сообщение о проблеме № ")
     reply = reply_to(message, "Ремонт покрытия запланирован: будет выполнен до 15 мая 2027 года.")
     response = await client.post(
@@ -233,7 +258,7 @@ async def test_a_planned_answer_by_e_mail(
     )
     assert response.status_code == 200, response.text
     assert response.json()["outcome"] == "answered"
-    [answered] = await outbox(kit, "routing.appeal.answered.v1", appeal.id)
+    [answered] = await outbox(channel.kit, "routing.appeal.answered.v1", appeal.id)
     assert (answered["data"]["outcome"], answered["data"]["planned_for"]) == ("planned", "2027-05-15")
 
 
@@ -266,19 +291,10 @@ Diagnostic-Code: smtp; 550 5.1.1 User unknown
 
 
 async def test_a_bounce_is_recorded_published_and_shown_to_operators(
-    kit: ServiceContext,
-    consumer: ConsumerRunner,
-    publish: Publish,
-    peer: SmtpSink,
-    mail: MailSettings,
-    by_email: tuple[str, str],
-    client: httpx.AsyncClient,
-    gorod_stack: TestStack,
+    channel: EmailChannel, client: httpx.AsyncClient, gorod_stack: TestStack
 ) -> None:
-    address, code = by_email
-    appeal = await appeal_for(kit, consumer, publish, code, APPLICANT)
-    await email_channel.dispatch_due(kit.session_factory, mail, limit=100)
-    message = await peer.wait_for(to=address)
+    kit, address = channel.kit, channel.address
+    appeal, message = await channel.sent()
     raw = dsn(message["Reply-To"], address)
 
     path = "/admin/v1/routing/inbound-mail"
@@ -292,7 +308,7 @@ async def test_a_bounce_is_recorded_published_and_shown_to_operators(
     response = await client.post(path, content=raw, headers={"X-Gorod-Mail-Secret": SECRET}, params={"sender": ""})
     assert response.status_code == 200, response.text
     assert (response.json()["kind"], response.json()["outcome"]) == ("bounce", "bounce")
-    assert (await delivery_of(kit, appeal.id)).status == "bounced"
+    assert (await channel.delivery(appeal.id)).status == "bounced"
     [failed] = await outbox(kit, "routing.appeal.delivery_failed.v1", appeal.id)  # validated against the contract
     assert failed["data"]["channel"] == "email"
     assert "5.1.1" in failed["data"]["error"]
@@ -319,16 +335,11 @@ async def test_a_bounce_is_recorded_published_and_shown_to_operators(
 
 
 async def test_bounces_are_cursor_paginated(
-    kit: ServiceContext,
-    consumer: ConsumerRunner,
-    publish: Publish,
-    by_email: tuple[str, str],
-    mail: MailSettings,
-    gorod_stack: TestStack,
-    client: httpx.AsyncClient,
+    channel: EmailChannel, gorod_stack: TestStack, client: httpx.AsyncClient
 ) -> None:
-    appeal_id = (await appeal_for(kit, consumer, publish, by_email[1], APPLICANT)).id
-    await email_channel.dispatch_due(kit.session_factory, mail, limit=100)  # leave no pending mail to later tests
+    kit = channel.kit
+    appeal_id = (await channel.appeal()).id
+    await channel.dispatch()  # leave no pending mail to later tests
     async with kit.session_factory() as session, session.begin():
         for index in range(5):
             await session.execute(
@@ -358,19 +369,12 @@ async def test_bounces_are_cursor_paginated(
     assert len(seen) == total
 
 
-async def test_transient_failures_are_retried_later_then_given_up(
-    kit: ServiceContext,
-    consumer: ConsumerRunner,
-    publish: Publish,
-    peer: SmtpSink,
-    mail: MailSettings,
-    by_email: tuple[str, str],
-) -> None:
-    address, code = by_email
-    appeal = await appeal_for(kit, consumer, publish, code, APPLICANT)
+async def test_transient_failures_are_retried_later_then_given_up(channel: EmailChannel) -> None:
+    kit, peer, address = channel.kit, channel.peer, channel.address
+    appeal = await channel.appeal()
     peer.fail_next(2)  # both in-process attempts refused with 451
-    await email_channel.dispatch_due(kit.session_factory, mail, limit=100)
-    later = await delivery_of(kit, appeal.id)
+    await channel.dispatch()
+    later = await channel.delivery(appeal.id)
     assert (later.status, later.attempts) == ("pending", 1)
     assert later.last_error.startswith("451")
     assert later.next_attempt_at > datetime.now(UTC)
@@ -384,46 +388,31 @@ async def test_transient_failures_are_retried_later_then_given_up(
             .values(next_attempt_at=datetime(2020, 1, 1, tzinfo=UTC))
         )
     peer.fail_next(2)
-    await email_channel.dispatch_due(kit.session_factory, mail, limit=100)
-    final = await delivery_of(kit, appeal.id)
+    await channel.dispatch()
+    final = await channel.delivery(appeal.id)
     assert (final.status, final.attempts) == ("failed", 2)
     [failed] = await outbox(kit, "routing.appeal.delivery_failed.v1", appeal.id)
     assert failed["data"]["error"].startswith("451")
 
 
-async def test_a_permanent_refusal_fails_at_once(
-    kit: ServiceContext,
-    consumer: ConsumerRunner,
-    publish: Publish,
-    peer: SmtpSink,
-    mail: MailSettings,
-    by_email: tuple[str, str],
-) -> None:
-    _address, code = by_email
-    appeal = await appeal_for(kit, consumer, publish, code, APPLICANT)
-    peer.fail_next(1, "550 5.1.1 No such mailbox")
-    await email_channel.dispatch_due(kit.session_factory, mail, limit=100)
-    final = await delivery_of(kit, appeal.id)
+async def test_a_permanent_refusal_fails_at_once(channel: EmailChannel) -> None:
+    appeal = await channel.appeal()
+    channel.peer.fail_next(1, "550 5.1.1 No such mailbox")
+    await channel.dispatch()
+    final = await channel.delivery(appeal.id)
     assert (final.status, final.attempts) == ("failed", 1)
-    assert peer.refused == 1
-    assert len(await outbox(kit, "routing.appeal.delivery_failed.v1", appeal.id)) == 1
+    assert channel.peer.refused == 1
+    assert len(await outbox(channel.kit, "routing.appeal.delivery_failed.v1", appeal.id)) == 1
 
 
-async def test_concurrent_senders_send_each_appeal_once(
-    kit: ServiceContext,
-    consumer: ConsumerRunner,
-    publish: Publish,
-    peer: SmtpSink,
-    mail: MailSettings,
-    by_email: tuple[str, str],
-) -> None:
-    address, code = by_email
-    created = [await appeal_for(kit, consumer, publish, code, APPLICANT) for _ in range(4)]
-    await asyncio.gather(*(email_channel.dispatch_due(kit.session_factory, mail, limit=2) for _ in range(4)))
-    assert len(peer.to(address)) == 4
-    assert {m[APPEAL_ID_HEADER] for m in peer.to(address)} == {str(a.id) for a in created}
+async def test_concurrent_senders_send_each_appeal_once(channel: EmailChannel) -> None:
+    created = [await channel.appeal() for _ in range(4)]
+    await asyncio.gather(*(channel.dispatch(limit=2) for _ in range(4)))
+    received = channel.peer.to(channel.address)
+    assert len(received) == 4
+    assert {m[APPEAL_ID_HEADER] for m in received} == {str(a.id) for a in created}
     for appeal in created:
-        assert (await delivery_of(kit, appeal.id)).status == "sent"
+        assert (await channel.delivery(appeal.id)).status == "sent"
 
 
 async def test_unknown_token_is_kept_unmatched(client: httpx.AsyncClient, mail: MailSettings) -> None:
@@ -440,25 +429,16 @@ async def test_unknown_token_is_kept_unmatched(client: httpx.AsyncClient, mail: 
     assert (response.json()["outcome"], response.json()["appeal_id"]) == ("unmatched", None)
 
 
-async def test_the_mail_process_sends_and_receives(
-    kit: ServiceContext,
-    consumer: ConsumerRunner,
-    publish: Publish,
-    peer: SmtpSink,
-    mail: MailSettings,
-    by_email: tuple[str, str],
-    routing_settings: RoutingSettings,
-) -> None:
+async def test_the_mail_process_sends_and_receives(channel: EmailChannel, routing_settings: RoutingSettings) -> None:
     """``python -m routing.mail``: the sending loop and the SMTP receiver, as one process runs them."""
-    address, code = by_email
     stop = asyncio.Event()
-    task = asyncio.create_task(service.run(routing_settings, mail, stop=stop, interval=0.2))
+    task = asyncio.create_task(service.run(routing_settings, channel.mail, stop=stop, interval=0.2))
     try:
-        appeal = await appeal_for(kit, consumer, publish, code, APPLICANT)
-        message = await peer.wait_for(to=address, timeout=15)
+        appeal = await channel.appeal()
+        message = await channel.peer.wait_for(to=channel.address, timeout=15)
         assert message[APPEAL_ID_HEADER] == str(appeal.id)
-        await aiosmtplib.send(reply_to(message, ANSWER), hostname=HOST, port=mail.inbound_port, timeout=10)
-        [answered] = await eventually(lambda: outbox(kit, "routing.appeal.answered.v1", appeal.id))
+        await aiosmtplib.send(reply_to(message, ANSWER), hostname=HOST, port=channel.mail.inbound_port, timeout=10)
+        [answered] = await eventually(lambda: outbox(channel.kit, "routing.appeal.answered.v1", appeal.id))
         assert answered["data"]["text"] == ANSWER
     finally:
         stop.set()
@@ -485,16 +465,9 @@ async def test_the_worker_fallback_job_sends_due_mail(
     assert (await delivery_of(kit, appeal.id)).status == "sent"
 
 
-async def test_deadline_reminders_are_e_mailed_once(
-    kit: ServiceContext,
-    consumer: ConsumerRunner,
-    publish: Publish,
-    peer: SmtpSink,
-    mail: MailSettings,
-    by_email: tuple[str, str],
-) -> None:
-    address, code = by_email
-    appeal = await appeal_for(kit, consumer, publish, code, APPLICANT)
+async def test_deadline_reminders_are_e_mailed_once(channel: EmailChannel) -> None:
+    kit, peer, mail, address = channel.kit, channel.peer, channel.mail, channel.address
+    appeal = await channel.appeal()
     due = datetime.now(UTC) + timedelta(days=3)
     async with kit.session_factory() as session, session.begin():
         await session.execute(
