@@ -211,43 +211,29 @@ def test_a_body_over_the_limit_is_refused_with_413(start_gateway: GatewayFactory
         assert fits.status_code == 200
 
 
-def test_proxied_requests_are_counted_on_the_gateways_metrics_by_service_and_status(gateway: str) -> None:
-    def count(text: str, status: str) -> float:
-        pattern = re.compile(
-            r'^gateway_proxied_request_duration_seconds_count\{method="GET",service="problems",status="'
-            + status
-            + r'"\} (\S+)$',
-            re.M,
-        )
-        found = pattern.search(text)
-        return float(found.group(1)) if found else 0.0
+def sample(metrics: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text exposition (0 when absent); labels in their sorted order."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    found = re.search(r"^" + re.escape(f"{name}{{{wanted}}}") + r" (\S+)$", metrics, re.M)
+    return float(found.group(1)) if found else 0.0
 
+
+def test_proxied_requests_are_counted_on_the_gateways_metrics_by_service_and_status(gateway: str) -> None:
+    name, labels = "gateway_proxied_request_duration_seconds_count", {"method": "GET", "service": "problems"}
     before = httpx.get(f"{gateway}/metrics").text
     for _ in range(3):
         assert httpx.get(f"{gateway}/api/v1/problems/ping").status_code == 200
     after = httpx.get(f"{gateway}/metrics").text
-    assert count(after, "200") - count(before, "200") == 3
+    assert sample(after, name, **labels, status="200") - sample(before, name, **labels, status="200") == 3
 
 
 def test_the_gateways_own_routes_are_counted_by_route_template_beside_the_proxied_ones(gateway: str) -> None:
     """The kit's request metrics: the same names as every service's, in the registry the proxy's metrics share."""
-
-    def count(text: str, handler: str, status: str) -> float:
-        pattern = re.compile(
-            r'^http_requests_total\{handler="'
-            + re.escape(handler)
-            + r'",method="GET",status="'
-            + status
-            + r'"\} (\S+)$',
-            re.M,
-        )
-        found = pattern.search(text)
-        return float(found.group(1)) if found else 0.0
-
     before = httpx.get(f"{gateway}/metrics").text
     assert httpx.get(f"{gateway}/docs").status_code == 200
     assert httpx.get(f"{gateway}/no-such-page").status_code == 404
     after = httpx.get(f"{gateway}/metrics").text
-    assert count(after, "/docs", "2xx") - count(before, "/docs", "2xx") == 1
-    assert count(after, "none", "4xx") - count(before, "none", "4xx") == 1
+    for handler, status in (("/docs", "2xx"), ("none", "4xx")):
+        labels = {"handler": handler, "method": "GET", "status": status}
+        assert sample(after, "http_requests_total", **labels) - sample(before, "http_requests_total", **labels) == 1
     assert "gateway_proxied_request_duration_seconds" in after
