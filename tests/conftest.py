@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import shlex
 import socket
@@ -11,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -18,9 +21,17 @@ import pytest
 from servicekit.testing.plugin import TestStack
 
 ROOT = Path(__file__).resolve().parents[1]
-MAIL_SINK = "mail-sink"
-SMTP_ADDRESS = "127.0.0.1:1025"
-"""Where the Procfile's mail sink listens (every service's SMTP default)."""
+
+
+@functools.cache
+def local_stack() -> ModuleType:
+    """``deploy/local/stack.py``, `make up`'s helper (a script, not a package): loaded from its file."""
+    spec = importlib.util.spec_from_file_location("gorod_local_stack", ROOT / "deploy" / "local" / "stack.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def procfile() -> dict[str, str]:
@@ -88,9 +99,12 @@ def running_stack(gorod_stack: TestStack, tmp_path_factory: pytest.TempPathFacto
         env[f"GATEWAY_{name.upper()}_URL"] = url
     # The e-mail side on ports of its own too: the development SMTP sink, every sender pointed at it, and the
     # routing-mail process's receiver of officials' answers.
+    stack = local_stack()
     smtp_port = free_port()
-    commands[MAIL_SINK] = commands[MAIL_SINK].replace(f" -l {SMTP_ADDRESS} ", f" -l 127.0.0.1:{smtp_port} ")
-    commands[MAIL_SINK] = commands[MAIL_SINK].replace(" .run/mail", f" {log_dir / 'mail'}")
+    sink = commands[stack.MAIL_SINK]
+    host, port = stack.smtp_address(sink)
+    sink = sink.replace(f" -l {host}:{port} ", f" -l 127.0.0.1:{smtp_port} ")
+    commands[stack.MAIL_SINK] = sink.replace(f" {stack.MAIL_DIR.relative_to(ROOT)}", f" {log_dir / 'mail'}")
     for prefix in ("AUTH_", "PROBLEMS_", "ROUTING_MAIL_"):
         env[f"{prefix}SMTP_PORT"] = str(smtp_port)
     inbound_smtp_port = free_port()

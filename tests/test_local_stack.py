@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import importlib.util
 import smtplib
 import socket
 import subprocess
@@ -21,17 +20,12 @@ import pytest
 
 from servicekit.testing.smtp import HOST, free_port
 
-STACK = Path(__file__).resolve().parents[1] / "deploy" / "local" / "stack.py"
+from .conftest import local_stack
 
 
 @pytest.fixture(scope="module")
 def stack() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gorod_local_stack", STACK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return local_stack()
 
 
 @pytest.fixture

@@ -25,13 +25,15 @@ from gateway.settings import GatewaySettings
 from servicekit import provision
 from servicekit.settings import ServiceSettings
 
+from .conftest import local_stack
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
 INFRASTRUCTURE = {"postgres", "rabbitmq"}
 GATEWAY_INFRASTRUCTURE = {"redis"}
 """Redis keeps the gateway's rate-limit counters, shared by its worker processes; nothing else uses it."""
-MAIL_SINK = "mail-sink"
+MAIL_SINK = local_stack().MAIL_SINK
 """The development SMTP server: every e-mail the stack sends lands in its Maildir (Procfile and compose alike)."""
 EXTRA_PROCESSES = {"routing-mail": "python -m routing.mail", MAIL_SINK: None}
 """Processes beyond each service's API and worker, with the command both files must run (None: not compared)."""
@@ -246,27 +248,21 @@ def test_extra_processes_run_the_same_command_everywhere(process: str) -> None:
     assert procfile().get(process) == EXTRA_PROCESSES[process], f"Procfile `{process}`: run {EXTRA_PROCESSES[process]}"
 
 
-def smtp_listen(command: str) -> tuple[str, int]:
-    """The ``-l host:port`` of an aiosmtpd command line."""
-    host, _, port = command.split(" -l ", 1)[1].split()[0].rpartition(":")
-    return host, int(port)
-
-
 @pytest.mark.parametrize("service", sorted(SMTP_SETTINGS))
 def test_every_service_sends_its_mail_to_the_sink(service: str) -> None:
     """`make up`: the settings' defaults are the Procfile's sink; compose: the SMTP host is the sink's container."""
     fields = load_class(SMTP_SETTINGS[service]).model_fields
     default = (fields["smtp_host"].default, fields["smtp_port"].default)
-    assert default == smtp_listen(procfile()[MAIL_SINK]), (
+    assert default == local_stack().smtp_address(procfile()[MAIL_SINK]), (
         f"{SMTP_SETTINGS[service]}: smtp_host/smtp_port default {default}, but the Procfile's {MAIL_SINK} listens "
-        f"on {smtp_listen(procfile()[MAIL_SINK])}"
+        f"on {local_stack().smtp_address(procfile()[MAIL_SINK])}"
     )
     prefix = load_class(SMTP_SETTINGS[service]).model_config["env_prefix"]
     for name, container in compose().items():
         env = environment(container)
         if any(key.startswith(prefix) for key in env) and name != MAIL_SINK:
             assert env.get(f"{prefix}SMTP_HOST") == MAIL_SINK, f"docker-compose.yml `{name}`: {prefix}SMTP_HOST"
-    sink_port = smtp_listen(" ".join(compose()[MAIL_SINK]["command"]))[1]
+    sink_port = local_stack().smtp_address(" ".join(compose()[MAIL_SINK]["command"]))[1]
     assert sink_port == default[1], f"docker-compose.yml `{MAIL_SINK}`: listen on {default[1]}"
 
 

@@ -102,11 +102,12 @@ def local_redis_url(host: str = "127.0.0.1", port: int = 6379) -> str | None:
 
 def procfile_processes() -> dict[str, str]:
     """Process name → command, from the Procfile."""
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return dict(
-        (name.strip(), command.strip())
-        for name, _, command in (line.partition(":") for line in lines if line.strip() and not line.startswith("#"))
-    )
+    processes = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            processes[name.strip()] = command.strip()
+    return processes
 
 
 def smtp_address(command: str) -> tuple[str, int]:
