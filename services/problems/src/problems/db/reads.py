@@ -173,8 +173,8 @@ def _any_of(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
 
 def _cells(parts: int, by_map: bool, by_category: bool) -> Select[Any]:
     """Per-cell counts and mean coordinates from the cell table, with bind parameters only: ``level``,
-    ``statuses`` (expanding), ``x0_i, x1_i, y0_i, y1_i`` per range ``i < parts``, and ``map_id`` /
-    ``category_ids`` (expanding) when ``by_map`` / ``by_category``."""
+    ``statuses`` (an array), ``x0_i, x1_i, y0_i, y1_i`` per range ``i < parts``, and ``map_id`` /
+    ``category_ids`` (an array) when ``by_map`` / ``by_category``."""
 
     def cells(t: Any) -> Select[Any]:
         where: list[ColumnElement[bool]] = [
@@ -405,7 +405,7 @@ def _features_json_statement(parts: int, narrowed: bool, by_map: bool, by_catego
     """:func:`_features_json` for the map's usual filters, with bind parameters only, built once per shape: building
     it per request cost a city view more CPU than serving the rest of the request. Parameters: ``w_i, s_i, e_i, n_i``
     per bbox part ``i < parts``, ``centre_lon``, ``centre_lat``, ``inner_limit``, ``limit``, and ``statuses``,
-    ``map_id``, ``category_ids`` (expanding lists) when ``narrowed``, ``by_map``, ``by_category``."""
+    ``map_id``, ``category_ids`` (arrays, see :func:`_any_of`) when ``narrowed``, ``by_map``, ``by_category``."""
     where: list[ColumnElement[bool]] = [PUBLIC_PROBLEM]  # type: ignore[list-item]
     if narrowed:
         where.append(_any_of(p.c.status, "statuses"))
