@@ -5,6 +5,10 @@ work), published with publisher confirms and ``mandatory=True``, and marked sent
 arrives. A relay that dies in between leaves them unmarked, and they are published again: delivery is at
 least once, and the consumers' inbox makes the effect exactly once. An insert into the outbox wakes the
 relay through LISTEN/NOTIFY; polling is the fallback when a notification is missed.
+
+The transaction that marks rows sent commits without waiting for its WAL flush (``synchronous_commit =
+off``): a mark lost in a server crash only means those rows are published again, which the inbox already
+absorbs, and the relay no longer waits on the disk once per batch while the events behind it queue.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractConnection, AbstractExchange, DeliveryMode
-from sqlalchemy import BigInteger, Row, Text, any_, bindparam, cast, select, update
+from aiormq.abc import AbstractChannel as WireChannel
+from pamqp.commands import Basic
+from sqlalchemy import BigInteger, Row, Text, any_, bindparam, cast, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -51,6 +56,7 @@ class OutboxRelay:
         self._publish_timeout = publish_timeout
         self._connection: AbstractConnection | None = None
         self._exchange: AbstractExchange | None = None
+        self._wire: WireChannel | None = None
         self._wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -91,7 +97,7 @@ class OutboxRelay:
 
     async def _relay_batch(self) -> int:
         outbox = self._tables.outbox
-        exchange = await self._ensure_exchange()
+        exchange, wire = await self._ensure_exchange()
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
@@ -114,7 +120,7 @@ class OutboxRelay:
             ids = [row.id for row in rows]
             try:
                 async with asyncio.timeout(self._publish_timeout):
-                    await asyncio.gather(*(self._publish(exchange, row) for row in rows))
+                    await asyncio.gather(*(_publish(wire, exchange.name, row) for row in rows))
             except Exception as error:
                 # Keep the rows pending and say why, in this same transaction (it holds their locks).
                 await conn.execute(
@@ -124,6 +130,7 @@ class OutboxRelay:
                 )
                 failure: Exception | None = error
             else:
+                await conn.execute(_NO_FLUSH_WAIT)
                 # One array parameter, not IN (…): the same SQL text for any batch size, prepared once.
                 await conn.execute(
                     update(outbox)
@@ -135,31 +142,17 @@ class OutboxRelay:
             raise failure
         return len(rows)
 
-    @staticmethod
-    async def _publish(exchange: AbstractExchange, row: Row[*tuple[Any, ...]]) -> None:
-        await exchange.publish(
-            aio_pika.Message(
-                body=row.body.encode(),
-                content_type=CONTENT_TYPE,
-                message_id=str(row.event_id),
-                headers=dict(row.headers or {}),
-                delivery_mode=DeliveryMode.PERSISTENT,
-                timestamp=datetime.now(UTC),
-            ),
-            routing_key=row.routing_key,
-            mandatory=True,
-        )
-
-    async def _ensure_exchange(self) -> AbstractExchange:
-        if self._exchange is None or self._connection is None or self._connection.is_closed:
+    async def _ensure_exchange(self) -> tuple[AbstractExchange, WireChannel]:
+        if self._exchange is None or self._wire is None or self._connection is None or self._connection.is_closed:
             await self._disconnect()
             self._connection = await connect(self._amqp_url)
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             self._exchange = await declare_exchanges(channel)
-        return self._exchange
+            self._wire = await channel.get_underlay_channel()
+        return self._exchange, self._wire
 
     async def _disconnect(self) -> None:
-        connection, self._connection, self._exchange = self._connection, None, None
+        connection, self._connection, self._exchange, self._wire = self._connection, None, None, None
         if connection is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), timeout=2)
@@ -182,6 +175,31 @@ class OutboxRelay:
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await conn.close(timeout=2)
+
+
+_NO_FLUSH_WAIT = text("SET LOCAL synchronous_commit = off")
+
+
+async def _publish(wire: WireChannel, exchange: str, row: Row[*tuple[Any, ...]]) -> None:
+    """One row, persistent and ``mandatory``; returns when the broker confirms it.
+
+    Straight on the channel aio-pika wraps, with the AMQP properties built directly: an ``aio_pika.Message``
+    sets each property through a checking ``__setattr__``, a fifth of a publish's CPU for nothing we use. The
+    channel is the one aio-pika opened with confirms and ``on_return_raises``, so an unroutable or refused
+    row still raises."""
+    await wire.basic_publish(
+        row.body.encode(),
+        exchange=exchange,
+        routing_key=row.routing_key,
+        mandatory=True,
+        properties=Basic.Properties(
+            content_type=CONTENT_TYPE,
+            message_id=str(row.event_id),
+            headers=row.headers or {},
+            delivery_mode=DeliveryMode.PERSISTENT.value,
+            timestamp=datetime.now(UTC),
+        ),
+    )
 
 
 async def _wait_any(first: asyncio.Event, second: asyncio.Event, timeout: float | None) -> None:
