@@ -126,6 +126,37 @@ def machine_busy_since(ticks: tuple[int, int]) -> float:
     return (busy - ticks[0]) / (total - ticks[1]) if total > ticks[1] else float("nan")
 
 
+SERVER_PROCESSES = {"postgres": "PostgreSQL", "beam.smp": "RabbitMQ"}
+"""Process names (``comm``) of the two servers whose CPU the latency run reports per event."""
+
+
+def server_cpu_ticks() -> dict[int, tuple[str, int]]:
+    """{pid: (server, user + system clock ticks)} of every PostgreSQL and RabbitMQ process, from /proc."""
+    ticks: dict[int, tuple[str, int]] = {}
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                line = stat.read()
+        except OSError:  # it ended meanwhile
+            continue
+        server = SERVER_PROCESSES.get(line[line.index("(") + 1 : line.rindex(")")])
+        if server is not None:
+            fields = line[line.rindex(")") + 2 :].split()
+            ticks[int(entry.name)] = (server, int(fields[11]) + int(fields[12]))  # utime + stime
+    return ticks
+
+
+def server_cpu_since(before: dict[int, tuple[str, int]]) -> dict[str, float]:
+    """CPU seconds each server used since ``before``; a process that ended meanwhile is not counted."""
+    used = dict.fromkeys(SERVER_PROCESSES.values(), 0.0)
+    hz = os.sysconf("SC_CLK_TCK")
+    for pid, (server, ticks) in server_cpu_ticks().items():
+        used[server] += (ticks - before.get(pid, (server, 0))[1]) / hz
+    return used
+
+
 @dataclass(frozen=True)
 class Rate:
     per_second: float
@@ -375,6 +406,7 @@ async def _produce(database_url: str, rate: float, seconds: float, pre_ping: boo
                 in_flight.release()
 
         pipe.send({"ready": True})
+        cpu = cpu_seconds()
         tasks: set[asyncio.Task[None]] = set()
         start = time.perf_counter_ns() + 50_000_000
         for seq in range(n):
@@ -387,6 +419,7 @@ async def _produce(database_url: str, rate: float, seconds: float, pre_ping: boo
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         await asyncio.gather(*tasks)
+        cpu = cpu_seconds() - cpu
         commit_ns.sort()
         lag_ns.sort()
         return {
@@ -397,6 +430,7 @@ async def _produce(database_url: str, rate: float, seconds: float, pre_ping: boo
             "commit_p50_ms": percentile(commit_ns, 50) / 1e6,
             "commit_p99_ms": percentile(commit_ns, 99) / 1e6,
             "lag_max_ms": lag_ns[-1] / 1e6,
+            "producer_cpu_us": cpu * 1e6 / max(1, len(commit_ns)),
         }
     finally:
         await engine.dispose()
@@ -416,7 +450,6 @@ async def latency_phase(pipeline: Pipeline, rate: float, seconds: float) -> dict
     stop = asyncio.Event()
     lags_ns: list[int] = []
     monitor = asyncio.create_task(_loop_lag(lags_ns))
-    cpu, started, machine = cpu_seconds(), time.perf_counter(), machine_cpu_ticks()
     relaying = asyncio.create_task(pipeline.relay().run(stop))
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe(duplex=False)
@@ -436,10 +469,14 @@ async def latency_phase(pipeline: Pipeline, rate: float, seconds: float) -> dict
                 raise RuntimeError(f"producer failed: {message['error']}")
             if "ready" not in message:
                 break
+            # From here to the last effect: the producer's start-up (imports) is not the pipeline's.
+            cpu, started, machine, servers = cpu_seconds(), time.perf_counter(), machine_cpu_ticks(), server_cpu_ticks()
         produced = message
         pipeline.sink.expect(produced["written"])
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(pipeline.sink.done.wait(), timeout=30)
+        worker_cpu_s, elapsed = cpu_seconds() - cpu, time.perf_counter() - started
+        machine_busy, server_cpu_s = machine_busy_since(machine), server_cpu_since(servers)
     finally:
         stop.set()
         await relaying
@@ -447,13 +484,14 @@ async def latency_phase(pipeline: Pipeline, rate: float, seconds: float) -> dict
         if process.is_alive():
             process.terminate()
         await asyncio.to_thread(process.join, 10)
-    worker_cpu = (cpu_seconds() - cpu) / (time.perf_counter() - started)
-    machine_busy = machine_busy_since(machine)
+    written = max(1, produced["written"])
     latencies = sorted(v / 1e6 for v in pipeline.sink.latencies_ns)
     lags = sorted(v / 1e6 for v in lags_ns)
     return {
         **produced,
-        "worker_cpu": worker_cpu,
+        "worker_cpu": worker_cpu_s / elapsed,
+        "worker_cpu_us": worker_cpu_s * 1e6 / written,
+        "server_cpu_us": {server: seconds * 1e6 / written for server, seconds in server_cpu_s.items()},
         "machine_busy": machine_busy,
         "loop_lag_p50_ms": percentile(lags, 50),
         "loop_lag_p99_ms": percentile(lags, 99),
@@ -600,6 +638,11 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
         f"worker (this process) during the latency run: {lat['worker_cpu']:.0%} of a core, event-loop lag "
         f"p50/p99 {lat['loop_lag_p50_ms']:.1f}/{lat['loop_lag_p99_ms']:.1f} ms; the whole machine "
         f"(producer, PostgreSQL, RabbitMQ and all) {lat['machine_busy']:.0%} busy on {os.cpu_count()} cores."
+    )
+    servers = ", ".join(f"{name} {us:,.0f}" for name, us in lat["server_cpu_us"].items())
+    print(
+        f"CPU per event in the latency run, in us: producer {lat['producer_cpu_us']:,.0f} (its unit of work), "
+        f"worker {lat['worker_cpu_us']:,.0f} (relay + consumer), {servers}."
     )
     print(f"effects per phase {results['effects']}; duplicate inbox rows {results['duplicates']}.")
 
