@@ -45,6 +45,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import aio_pika
+import asyncpg
 from aio_pika.abc import AbstractIncomingMessage, DeliveryMode
 from sqlalchemy import Column, Integer, MetaData, Table, Text, func, insert, select, text
 from sqlalchemy.dialects.postgresql import UUID
@@ -53,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from servicekit import provision
 from servicekit.broker import QueueTopology, connect, declare_exchanges, declare_queue
 from servicekit.consumer import LANES, ConsumerRunner, Subscription
-from servicekit.db import create_engine, create_session_factory
+from servicekit.db import asyncpg_dsn, create_engine, create_session_factory
 from servicekit.events import CONTENT_TYPE, CloudEvent, new_event
 from servicekit.migrations.kit_v1 import notify_trigger_statements
 from servicekit.relay import OutboxRelay
@@ -353,12 +354,14 @@ class Pipeline:
 # ----------------------------------------------------------------------------------------------- producer
 
 
-def producer_process(database_url: str, rate: float, seconds: float, pre_ping: bool, pipe: Connection) -> None:
+def producer_process(
+    database_url: str, rate: float, seconds: float, pre_ping: bool, lean: bool, pipe: Connection
+) -> None:
     """Entry point of the producer process (an API process, in real life)."""
     try:
         # An API process runs under uvicorn, which picks uvloop when it is installed (uvicorn[standard]).
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            pipe.send(runner.run(_produce(database_url, rate, seconds, pre_ping, pipe)))
+            pipe.send(runner.run(_produce(database_url, rate, seconds, pre_ping, lean, pipe)))
     except BaseException as error:
         pipe.send({"error": repr(error)})
         raise
@@ -366,10 +369,41 @@ def producer_process(database_url: str, rate: float, seconds: float, pre_ping: b
         pipe.close()
 
 
-async def _produce(database_url: str, rate: float, seconds: float, pre_ping: bool, pipe: Connection) -> dict[str, Any]:
+LEAN_OUTBOX_INSERT = "INSERT INTO bench.outbox (event_id, routing_key, body, headers) VALUES ($1, $2, $3::jsonb, '{}')"
+"""The row a unit of work writes for one event, for the lean producer's bare asyncpg connections."""
+
+
+async def _produce(
+    database_url: str, rate: float, seconds: float, pre_ping: bool, lean: bool, pipe: Connection
+) -> dict[str, Any]:
     settings = ServiceSettings(service_name=SERVICE, db_schema=SERVICE, database_url=database_url, log_json=False)
     engine = service_engine(settings, pool_size=PRODUCER_POOL_SIZE, pre_ping=pre_ping)  # an API's pool
     session_factory = create_session_factory(engine)
+    # The what-if: the same rows through asyncpg's own pool, without SQLAlchemy and the unit of work.
+    bare = (
+        await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=8, max_size=PRODUCER_POOL_SIZE * 2)
+        if lean
+        else None
+    )
+
+    async def commit_in_unit_of_work(seq: int) -> int:
+        async with UnitOfWork(session_factory, SERVICE) as uow:
+            await uow.session.connection()  # pool checkout and BEGIN: the app's work, not the commit
+            sent = time.perf_counter_ns()
+            data = {"phase": "latency", "seq": seq, "sent_ns": sent}
+            uow.record(new_event(ROUTING_KEY, data, source=SERVICE))
+            await uow.commit()
+        return sent
+
+    async def commit_bare(seq: int) -> int:
+        assert bare is not None
+        async with bare.acquire() as conn, conn.transaction():
+            sent = time.perf_counter_ns()
+            event = new_event(ROUTING_KEY, {"phase": "latency", "seq": seq, "sent_ns": sent}, source=SERVICE)
+            await conn.execute(LEAN_OUTBOX_INSERT, event.id, event.routing_key, event.model_dump_json())
+        return sent
+
+    commit = commit_bare if lean else commit_in_unit_of_work
     try:
         # Open the pool before the clock starts.
         async def ping() -> None:
@@ -391,12 +425,7 @@ async def _produce(database_url: str, rate: float, seconds: float, pre_ping: boo
             nonlocal last_commit
             try:
                 lag_ns.append(time.perf_counter_ns() - due)
-                async with UnitOfWork(session_factory, SERVICE) as uow:
-                    await uow.session.connection()  # pool checkout and BEGIN: the app's work, not the commit
-                    sent = time.perf_counter_ns()
-                    data = {"phase": "latency", "seq": seq, "sent_ns": sent}
-                    uow.record(new_event(ROUTING_KEY, data, source=SERVICE))
-                    await uow.commit()
+                sent = await commit(seq)
                 now = time.perf_counter_ns()
                 commit_ns.append(now - sent)
                 last_commit = max(last_commit, now)
@@ -434,6 +463,8 @@ async def _produce(database_url: str, rate: float, seconds: float, pre_ping: boo
         }
     finally:
         await engine.dispose()
+        if bare is not None:
+            await bare.close()
 
 
 async def _loop_lag(lags_ns: list[int], tick: float = 0.01) -> None:
@@ -444,7 +475,7 @@ async def _loop_lag(lags_ns: list[int], tick: float = 0.01) -> None:
         lags_ns.append(time.perf_counter_ns() - start - round(tick * 1e9))
 
 
-async def latency_phase(pipeline: Pipeline, rate: float, seconds: float) -> dict[str, Any]:
+async def latency_phase(pipeline: Pipeline, rate: float, seconds: float, *, lean: bool) -> dict[str, Any]:
     n = round(rate * seconds)
     pipeline.sink.start("latency", n)
     stop = asyncio.Event()
@@ -455,7 +486,7 @@ async def latency_phase(pipeline: Pipeline, rate: float, seconds: float) -> dict
     ours, theirs = context.Pipe(duplex=False)
     process = context.Process(
         target=producer_process,
-        args=(pipeline.settings.database_url, rate, seconds, pipeline.pre_ping, theirs),
+        args=(pipeline.settings.database_url, rate, seconds, pipeline.pre_ping, lean, theirs),
         daemon=True,
     )
     try:
@@ -577,7 +608,7 @@ async def bench(args: argparse.Namespace, settings: ServiceSettings) -> dict[str
             results["raw_after"] = await raw.run(args.events)
             print(f"  raw (2nd)   {results['raw_after'].per_second:8,.0f} ev/s", flush=True)
             print(f"  latency at {args.rate:g} ev/s for {args.seconds:g} s ...", flush=True)
-            results["latency"] = await latency_phase(pipeline, args.rate, args.seconds)
+            results["latency"] = await latency_phase(pipeline, args.rate, args.seconds, lean=args.lean_producer)
             await asyncio.sleep(0.5)  # let the last acks go out before the consumer's connection closes
         finally:
             stop_consumer.set()
@@ -641,7 +672,8 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     )
     servers = ", ".join(f"{name} {us:,.0f}" for name, us in lat["server_cpu_us"].items())
     print(
-        f"CPU per event in the latency run, in us: producer {lat['producer_cpu_us']:,.0f} (its unit of work), "
+        f"CPU per event in the latency run, in us: producer {lat['producer_cpu_us']:,.0f} "
+        f"({'bare asyncpg' if args.lean_producer else 'its unit of work'}), "
         f"worker {lat['worker_cpu_us']:,.0f} (relay + consumer), {servers}."
     )
     print(f"effects per phase {results['effects']}; duplicate inbox rows {results['duplicates']}.")
@@ -665,6 +697,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     what_if.add_argument(
         "--pre-ping", action="store_true", help="worker and producer engines with SQLAlchemy's pool_pre_ping"
     )
+    what_if.add_argument(
+        "--lean-producer",
+        action="store_true",
+        help="the latency run's producer writes the same outbox rows through bare asyncpg, without the unit of work",
+    )
     what_if.add_argument("--no-uvloop", action="store_true", help="run this (worker) process on asyncio's own loop")
     return parser.parse_args(argv)
 
@@ -680,7 +717,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = ServiceSettings(
         service_name=SERVICE, db_schema=SERVICE, database_url=dbs[0].url, amqp_url=amqp_url, log_json=False
     )
-    what_ifs = [name for name, on in (("pool_pre_ping", args.pre_ping), ("no uvloop", args.no_uvloop)) if on]
+    what_ifs = [
+        name
+        for name, on in (
+            ("pool_pre_ping", args.pre_ping),
+            ("no uvloop", args.no_uvloop),
+            ("lean producer", args.lean_producer),
+        )
+        if on
+    ]
     print(
         f"events benchmark: N={args.events}, prefetch={args.prefetch}, relay batch={args.batch_size}, "
         f"worker pool {args.pool_size}+{args.pool_size}, latency at {args.rate:g}/s for {args.seconds:g} s"
