@@ -10,11 +10,10 @@ from zoneinfo import available_timezones
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field, field_validator
 
-from routing.api.deps import Operator, Uow, user_id_of
+from routing.api.deps import Operator, Uow, once_per_key, user_id_of
 from routing.db import queries
 from routing.settings import RoutingSettings
 from routing.usecases import admin, officials
-from routing.usecases.common import run_idempotent
 from servicekit.app import service_context
 from servicekit.http.idempotency import idempotency_key
 from servicekit.http.pagination import Page, PageRequest, make_page, page_request
@@ -86,12 +85,14 @@ async def create_authority(
     async def work() -> dict[str, Any]:
         return {"id": str(await admin.save_authority(uow, authority_id=None, **body.model_dump()))}
 
-    async with uow:
-        status, out = await run_idempotent(
-            uow, scope=f"routing.authority:{operator.subject}", key=key, request=body.model_dump(mode="json"), work=work
-        )
-    response.status_code = status
-    return out
+    return await once_per_key(
+        uow,
+        response,
+        scope=f"routing.authority:{operator.subject}",
+        key=key,
+        request=body.model_dump(mode="json"),
+        work=work,
+    )
 
 
 @router.put("/authorities/{authority_id}", response_model=Created)

@@ -13,11 +13,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from pydantic import BaseModel, Field, HttpUrl
 
-from routing.api.deps import CurrentOfficial, OfficialPrincipal, Uow, user_id_of
+from routing.api.deps import CurrentOfficial, Official, OfficialPrincipal, Uow, once_per_key, user_id_of
 from routing.db import queries
 from routing.domain.appeals import Outcome
 from routing.usecases import admin, appeals, officials
-from routing.usecases.common import run_idempotent
 from servicekit.http.idempotency import idempotency_key
 from servicekit.http.pagination import Page, PageRequest, make_page, page_request
 from servicekit.http.problems import ProblemError
@@ -243,17 +242,44 @@ async def assign(appeal_id: uuid.UUID, body: AssignIn, official: CurrentOfficial
         await uow.commit()
 
 
-class AnswerIn(BaseModel):
+class AnswerContent(BaseModel):
+    """What an answer says, whether its attachments come as URLs (JSON) or as uploaded files (multipart)."""
+
     text: str = Field(min_length=1, max_length=20000)
     outcome: Outcome
     planned_for: date | None = None
     refusal_reason: str | None = Field(default=None, max_length=5000)
     answered_by: str | None = Field(default=None, max_length=300, description="Position or department, shown publicly.")
+
+
+class AnswerIn(AnswerContent):
     attachment_urls: list[HttpUrl] = Field(default_factory=list, max_length=20)
 
 
 class Created(BaseModel):
     id: uuid.UUID
+
+
+async def _record_answer(
+    uow: Uow,
+    appeal_id: uuid.UUID,
+    official: Official,
+    content: AnswerContent,
+    attachments: list[appeals.NewAttachment],
+) -> dict[str, Any]:
+    answer_id = await appeals.record_answer(
+        uow,
+        appeal_id,
+        text=content.text,
+        outcome=content.outcome,
+        planned_for=content.planned_for,
+        refusal_reason=content.refusal_reason,
+        answered_by=content.answered_by,
+        attachments=attachments,
+        author_user_id=official.user_id,
+        scope=official.authorities,
+    )
+    return {"id": str(answer_id)}
 
 
 @router.post("/appeals/{appeal_id}/answer", status_code=201, response_model=Created)
@@ -264,30 +290,17 @@ async def answer(
     Takes Idempotency-Key. Officials of the appeal's authority only."""
 
     async def work() -> dict[str, Any]:
-        answer_id = await appeals.record_answer(
-            uow,
-            appeal_id,
-            text=body.text,
-            outcome=body.outcome,
-            planned_for=body.planned_for,
-            refusal_reason=body.refusal_reason,
-            attachments=[appeals.NewAttachment(url=str(url)) for url in body.attachment_urls],
-            answered_by=body.answered_by,
-            author_user_id=official.user_id,
-            scope=official.authorities,
-        )
-        return {"id": str(answer_id)}
+        attachments = [appeals.NewAttachment(url=str(url)) for url in body.attachment_urls]
+        return await _record_answer(uow, appeal_id, official, body, attachments)
 
-    async with uow:
-        status, out = await run_idempotent(
-            uow,
-            scope=f"routing.answer:{official.user_id}",
-            key=key,
-            request={"appeal": str(appeal_id), **body.model_dump(mode="json")},
-            work=work,
-        )
-    response.status_code = status
-    return out
+    return await once_per_key(
+        uow,
+        response,
+        scope=f"routing.answer:{official.user_id}",
+        key=key,
+        request={"appeal": str(appeal_id), **body.model_dump(mode="json")},
+        work=work,
+    )
 
 
 @router.post("/appeals/{appeal_id}/answer/upload", status_code=201, response_model=Created)
@@ -317,21 +330,13 @@ async def answer_with_files(
         attachments.append(
             appeals.NewAttachment(filename=upload.filename, content_type=upload.content_type, content=content)
         )
+    said = AnswerContent(
+        text=text, outcome=outcome, planned_for=planned_for, refusal_reason=refusal_reason, answered_by=answered_by
+    )
     async with uow:
-        answer_id = await appeals.record_answer(
-            uow,
-            appeal_id,
-            text=text,
-            outcome=outcome,
-            planned_for=planned_for,
-            refusal_reason=refusal_reason,
-            attachments=attachments,
-            answered_by=answered_by,
-            author_user_id=official.user_id,
-            scope=official.authorities,
-        )
+        created = await _record_answer(uow, appeal_id, official, said, attachments)
         await uow.commit()
-    return {"id": str(answer_id)}
+    return created
 
 
 class ForwardIn(BaseModel):
@@ -392,16 +397,14 @@ async def add_note(
         )
         return {"id": str(note_id)}
 
-    async with uow:
-        status, out = await run_idempotent(
-            uow,
-            scope=f"routing.note:{official.user_id}",
-            key=key,
-            request={"appeal": str(appeal_id), **body.model_dump(mode="json")},
-            work=work,
-        )
-    response.status_code = status
-    return out
+    return await once_per_key(
+        uow,
+        response,
+        scope=f"routing.note:{official.user_id}",
+        key=key,
+        request={"appeal": str(appeal_id), **body.model_dump(mode="json")},
+        work=work,
+    )
 
 
 class BulkRegisterIn(BaseModel):
@@ -524,12 +527,14 @@ async def create_template(
             "id": str(await admin.create_template(uow, authority_id=authority_id, title=body.title, text_=body.text))
         }
 
-    async with uow:
-        status, out = await run_idempotent(
-            uow, scope=f"routing.template:{official.user_id}", key=key, request=body.model_dump(mode="json"), work=work
-        )
-    response.status_code = status
-    return out
+    return await once_per_key(
+        uow,
+        response,
+        scope=f"routing.template:{official.user_id}",
+        key=key,
+        request=body.model_dump(mode="json"),
+        work=work,
+    )
 
 
 @router.put("/templates/{template_id}", status_code=204)

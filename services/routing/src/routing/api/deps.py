@@ -1,14 +1,17 @@
-"""Dependencies shared by the routers: the unit of work, the caller as an official."""
+"""Dependencies shared by the routers: the unit of work, the caller as an official; and the one way a
+router answers a write that takes an Idempotency-Key."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Response
 
 from routing.db import queries
+from routing.usecases.common import run_idempotent
 from servicekit.app import unit_of_work
 from servicekit.http.problems import ProblemError
 from servicekit.security import Principal, require_role
@@ -43,3 +46,20 @@ async def current_official(principal: OfficialPrincipal, uow: Uow) -> Official:
 
 
 CurrentOfficial = Annotated[Official, Depends(current_official)]
+
+
+async def once_per_key(
+    uow: UnitOfWork,
+    response: Response,
+    *,
+    scope: str,
+    key: str | None,
+    request: Any,
+    work: Callable[[], Awaitable[Any]],
+) -> Any:
+    """Run ``work`` in its own transaction once per Idempotency-Key and answer with its body; a retry with the
+    same key gets the first answer and its status again (see :func:`routing.usecases.common.run_idempotent`)."""
+    async with uow:
+        status, body = await run_idempotent(uow, scope=scope, key=key, request=request, work=work)
+    response.status_code = status
+    return body
