@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 import socket
 import uuid
@@ -19,12 +20,19 @@ import uvicorn
 from aiomisc.pytest import TCPProxy
 from fastapi import APIRouter, FastAPI, Request
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.app import create_service_app, service_context
+from servicekit.events import new_event
 from servicekit.http.problems import PROBLEM_JSON
 from servicekit.logs import current_trace_headers
 from servicekit.settings import ServiceSettings
+from servicekit.tables import kit_tables
+from servicekit.uow import UnitOfWork
+
+from .conftest import SCHEMA
 
 CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -243,6 +251,55 @@ async def test_metrics_count_requests_by_route_template(kit_settings: ServiceSet
         assert totals[("GET", "/api/v1/things/{thing_id}", "4xx")] == 1
         assert totals[("GET", "none", "4xx")] == 1  # no route matched: counted, without the raw path as a label
         assert not [key for key in totals if key[1].startswith("/health") or key[1] == "/metrics"]
+        assert "http_request_duration_seconds" in metrics.text
+
+
+def _gauges(text: str) -> dict[str, float]:
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("outbox_")
+    }
+
+
+async def test_metrics_show_the_outbox_backlog_the_relay_has_not_published(
+    kit_settings: ServiceSettings, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with serving(build_app(kit_settings)) as client:
+        assert _gauges((await client.get("/metrics")).text) == {
+            "outbox_pending_events": 0.0,
+            "outbox_oldest_pending_age_seconds": 0.0,
+        }
+
+        for n in range(3):
+            async with UnitOfWork(session_factory, SCHEMA) as uow:
+                uow.record(new_event("kittest.widget.created.v1", {"n": n}, source=SCHEMA))
+                await uow.commit()
+        await asyncio.sleep(0.05)
+        waiting = _gauges((await client.get("/metrics")).text)
+        assert waiting["outbox_pending_events"] == 3
+        assert 0.05 <= waiting["outbox_oldest_pending_age_seconds"] < 60
+
+        outbox = kit_tables(SCHEMA).outbox
+        async with session_factory() as session, session.begin():  # what the relay does once the broker confirms
+            await session.execute(update(outbox).values(published_at=outbox.c.created_at))
+        assert _gauges((await client.get("/metrics")).text) == {
+            "outbox_pending_events": 0.0,
+            "outbox_oldest_pending_age_seconds": 0.0,
+        }
+
+
+async def test_metrics_still_answer_without_the_database_and_say_the_backlog_is_unknown(
+    kit_settings: ServiceSettings, closed_port: int
+) -> None:
+    settings = kit_settings.model_copy(update={"database_url": _with_port(kit_settings.database_url, closed_port)})
+    async with serving(build_app(settings)) as client:
+        metrics = await asyncio.wait_for(client.get("/metrics"), timeout=5)
+        assert metrics.status_code == 200
+        gauges = _gauges(metrics.text)
+        assert math.isnan(gauges["outbox_pending_events"])
+        assert math.isnan(gauges["outbox_oldest_pending_age_seconds"])
         assert "http_request_duration_seconds" in metrics.text
 
 

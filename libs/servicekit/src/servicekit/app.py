@@ -1,8 +1,8 @@
 """The composition root every service's ``create_app()`` delegates to.
 
 It wires the kit's cross-cutting parts the same way everywhere: problem+json errors, request ids and
-``traceparent``, Prometheus metrics, health checks, and a lifespan that opens and closes the database pool,
-the broker probe and the token verifier.
+``traceparent``, Prometheus metrics (requests, and the outbox's backlog), health checks, and a lifespan that
+opens and closes the database pool, the broker probe and the token verifier.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI, Request
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit.db import create_engine, create_session_factory
@@ -20,6 +21,7 @@ from servicekit.health import BrokerProbe, health_router
 from servicekit.http import metrics as request_metrics
 from servicekit.http.problems import install_problem_handlers
 from servicekit.logs import TraceparentMiddleware, configure_logging
+from servicekit.outbox_backlog import OutboxBacklog
 from servicekit.security import TokenVerifier
 from servicekit.settings import ServiceSettings
 from servicekit.uow import UnitOfWork
@@ -89,7 +91,13 @@ def create_service_app(
     install_problem_handlers(app)
     app.add_middleware(TraceparentMiddleware)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    request_metrics.install(app)
+    registry = CollectorRegistry()
+    backlog = OutboxBacklog(registry, settings.db_schema)
+
+    async def read_backlog(request: Request) -> None:
+        await backlog.refresh(service_context(request).engine)
+
+    request_metrics.install(app, registry, before_scrape=[read_backlog])
     app.include_router(health_router(settings.service_name))
     for router in routers:
         app.include_router(router)

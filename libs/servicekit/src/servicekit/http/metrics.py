@@ -12,8 +12,9 @@ working: ``http_requests_total{method, handler, status="2xx"}`` and
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable, Sequence
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -60,14 +61,23 @@ class RequestMetrics:
                 self.duration.labels(method, handler).observe(time.perf_counter() - started)
 
 
-def install(app: FastAPI, registry: CollectorRegistry | None = None) -> CollectorRegistry:
+ScrapeHook = Callable[[Request], Awaitable[None]]
+"""Brings gauges up to date just before ``/metrics`` answers (a reading from the database, say)."""
+
+
+def install(
+    app: FastAPI, registry: CollectorRegistry | None = None, *, before_scrape: Sequence[ScrapeHook] = ()
+) -> CollectorRegistry:
     """Count the app's requests in ``registry`` (by default one of its own), exposed at ``/metrics`` (not in the
-    OpenAPI schema); returns the registry, for the app's other metrics."""
+    OpenAPI schema; for the monitoring inside the platform, not routed by the gateway); returns the registry,
+    for the app's other metrics. ``before_scrape`` hooks run, in order, on every scrape."""
     registry = CollectorRegistry() if registry is None else registry
     app.add_middleware(RequestMetrics, registry=registry)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        for hook in before_scrape:
+            await hook(request)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return registry
