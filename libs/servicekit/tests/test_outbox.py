@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit.broker import UNROUTED_QUEUE, declare_exchanges
-from servicekit.events import new_event
+from servicekit.events import CONTENT_TYPE, new_event
 from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
 from servicekit.tables import kit_tables
@@ -141,6 +141,33 @@ async def test_relay_publishes_pending_events_and_marks_them_sent(
     bodies = await _drain(queue, 5)
     assert [b["data"]["widget_id"] for b in bodies] == [str(i) for i in ids]  # in commit order
     assert await _count(clean_db, select(func.count()).where(outbox.c.published_at.is_(None))) == 0
+
+
+async def test_relayed_messages_carry_the_event_id_content_type_and_persistence(
+    clean_db: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    kit_settings: ServiceSettings,
+    amqp: aio_pika.abc.AbstractConnection,
+    unique: str,
+) -> None:
+    key = f"kittest.widget.created_{unique}.v1"
+    queue = await _bound_queue(amqp, key)
+    await _create_widgets(session_factory, 1, key)
+    relay = OutboxRelay(engine=clean_db, schema=SCHEMA, amqp_url=kit_settings.amqp_url)
+    try:
+        assert await relay.publish_pending() == 1
+    finally:
+        await relay.close()
+
+    async with asyncio.timeout(10):
+        while (message := await queue.get(fail=False)) is None:
+            await asyncio.sleep(0.05)
+    await message.ack()
+    assert message.message_id == json.loads(message.body)["id"]
+    assert message.content_type == CONTENT_TYPE
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.routing_key == key
+    assert message.timestamp is not None
 
 
 async def test_relay_is_woken_by_notify_without_waiting_for_the_poll(
