@@ -27,7 +27,7 @@ def upstream_app() -> FastAPI:
     app.state.origins = list(ORIGINS)
     app.state.hits = 0
 
-    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"], include_in_schema=False)
     async def echo(path: str, request: Request) -> Response:
         if path == "api/v1/auth/origins":
             return JSONResponse({"origins": app.state.origins})
