@@ -173,3 +173,23 @@ def test_a_token_for_another_audience_never_reaches_the_service(platform: str, g
 
     assert report.status_code == 401
     assert admin.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/metrics",
+        "/api/v1/problems/metrics",
+        "/api/v1/problems/%2e%2e/%2e%2e/%2e%2e/metrics",
+        "/api/v1/problems/..%2f..%2f..%2fmetrics",
+        "/admin/v1/%2e%2e/%2e%2e/metrics",
+    ],
+)
+def test_a_services_own_metrics_are_not_reachable_through_the_gateway(
+    platform: str, services: Services, path: str
+) -> None:
+    """A service's /metrics (its outbox backlog among them) is for the monitoring inside the platform only."""
+    direct = httpx.get(f"{services.problems}/metrics")
+    assert "outbox_pending_events" in direct.text  # the service has it...
+    through = httpx.get(f"{platform}{path}")
+    assert "outbox_pending_events" not in through.text  # ...the gateway never hands it out
